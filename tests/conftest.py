@@ -28,3 +28,43 @@ def bccd_dir() -> Path:
 @pytest.fixture(scope="session")
 def pbc_dir() -> Path:
     return _shared("pbc")
+
+
+TINY_CLASSES = ("red_cell", "green_cell", "blue_cell")
+
+
+def build_colour_model(size: int = 32, n_classes: int = 3, field: bool = False):  # type: ignore[no-untyped-def]
+    """A real Keras model with fixed weights: class k wins when colour channel k dominates.
+
+    Deterministic, so tests can assert what the engine reports for a known crop.
+    """
+    import keras
+    import numpy as np
+
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    out = keras.layers.Dense(n_classes, activation="softmax", name="head")(x)
+    model = keras.Model(inp, out)
+    w = np.zeros((3, n_classes), np.float32)
+    for k in range(min(3, n_classes)):
+        w[k, k] = 20.0
+    model.get_layer("head").set_weights([w, np.zeros(n_classes, np.float32)])
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid model package folder holding the colour model (32x32, 3 classes)."""
+    from micro_app.core.models import ModelCard, save_package
+
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    card = ModelCard(
+        name="tiny-colour",
+        version="0.0.1",
+        classes=TINY_CLASSES,
+        input_size=(32, 32),
+        description="test model: dominant colour channel",
+        training_data={"name": "none (fixed weights)", "licence": "n/a"},
+    )
+    save_package(build_colour_model(), card, folder)
+    return folder

@@ -1,0 +1,3 @@
+from micro_app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""The ``micro-app`` command. Heavy modules (TensorFlow, OpenCV, Qt) load inside the
+subcommands, so ``micro-app --help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from micro_app import __version__
+
+EPILOG = """\
+examples:
+  micro-app live --demo --seconds 10          run the live pipeline on the demo smear
+  micro-app classify field.jpg slides/ --out results/
+  micro-app cameras                           list the cameras this computer sees
+"""
+
+
+COMMANDS = {"live", "classify", "cameras"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="micro-app",
+        description="Find and classify white blood cells in microscope camera images.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"micro-app {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    live = sub.add_parser("live", help="run the live pipeline in the terminal (no window)")
+    _add_source_args(live)
+    live.add_argument("--model", type=Path, help="model package folder (default: shipped model)")
+    live.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    live.add_argument("--out", type=Path, help="folder for snapshots")
+    live.add_argument("--snapshot-every", type=float, metavar="S", help="write a snapshot every S seconds")
+    live.add_argument("--threshold", type=float, help="confidence below which a cell is 'unidentified'")
+    live.add_argument("--um-per-px", type=float, help="calibrated scale; default: estimated from red cells")
+
+    cls = sub.add_parser("classify", help="classify images, folders and videos; write JSON, PNG, CSV")
+    cls.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    cls.add_argument("--model", type=Path, help="model package folder (default: shipped model)")
+    cls.add_argument("--out", type=Path, required=True, help="output folder")
+    cls.add_argument("--threshold", type=float, help="confidence below which a cell is 'unidentified'")
+    cls.add_argument("--um-per-px", type=float, help="calibrated scale; default: estimated from red cells")
+    cls.add_argument("--video-every", type=float, default=1.0, metavar="S",
+                     help="classify one video frame every S seconds (default 1; 0 = every frame)")
+
+    sub.add_parser("cameras", help="list the cameras this computer sees")
+    return p
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--demo", action="store_true", help="use the built-in synthetic smear")
+    g.add_argument("--source", type=Path, help="image, folder of images or video to replay")
+    g.add_argument("--camera", type=int, help="camera index (see micro-app cameras)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS | {"-h", "--help", "--version"}:
+        argv = ["live", *argv]  # no subcommand: the live pipeline on the saved or demo source
+    args = build_parser().parse_args(argv)
+    from micro_app.core.errors import MicroAppError
+    from micro_app.core.logs import setup_logging
+
+    setup_logging(console=True)
+    command = args.command
+    try:
+        if command == "classify":
+            return cmd_classify(args)
+        if command == "cameras":
+            return cmd_cameras()
+        return cmd_live(args)
+    except MicroAppError as exc:
+        print(f"micro-app: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_engine(model: Path | None, threshold: float | None, um_per_px: float | None) -> Any:
+    """The engine with the chosen model, the saved one, or the shipped default."""
+    from micro_app.core.engine import Engine, EngineParams
+    from micro_app.core.models import default_model_dir, load_package
+    from micro_app.core.settings import load_settings
+
+    settings = load_settings()
+    folder = model or (Path(settings.model_dir) if settings.model_dir else None) or default_model_dir()
+    package = None
+    if folder is None:
+        print(
+            "micro-app: no model installed; cells are located but not classified "
+            "(pass --model DIR to classify them)",
+            file=sys.stderr,
+        )
+    else:
+        package = load_package(folder)
+    engine_params = EngineParams(
+        threshold=threshold if threshold is not None else settings.engine.threshold,
+        um_per_px=um_per_px if um_per_px is not None else settings.engine.um_per_px,
+    )
+    return Engine(package, settings.preprocess, settings.locate, engine_params), settings
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from micro_app.core.batch import classify_paths
+
+    engine, settings = load_engine(args.model, args.threshold, args.um_per_px)
+
+    def done(path: Path, result: Any) -> None:
+        print(f"{path}: {len(result.cells)} cells {result.counts()}")
+
+    report = classify_paths(
+        engine, args.paths, args.out, settings=settings.to_dict(),
+        video_every_s=args.video_every,
+        on_error=lambda path, msg: print(f"micro-app: skipped: {msg}", file=sys.stderr),
+        on_done=done,
+    )
+    print(f"{len(report.written)} results, {report.n_cells} cells, {len(report.failed)} failed -> {args.out}")
+    return 0 if report.ok else 1
+
+
+def cmd_cameras() -> int:
+    from micro_app.core.sources.opencv_camera import list_cameras
+
+    cams = list_cameras()
+    if not cams:
+        print("no cameras found (micro-app live --demo runs without one)")
+        return 0
+    for cam in cams:
+        print(f"{cam.index}: {cam.name} ({cam.backend})")
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from micro_app.core.live import run_live
+
+    engine, settings = load_engine(args.model, args.threshold, args.um_per_px)
+    if args.demo:
+        spec = "demo"
+    elif args.source is not None:
+        spec = str(args.source)
+    elif args.camera is not None:
+        spec = f"camera:{args.camera}"
+    else:
+        spec = settings.source
+    return run_live(engine, spec, seconds=args.seconds, out=args.out,
+                    snapshot_every=args.snapshot_every, settings=settings.to_dict())

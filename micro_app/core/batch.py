@@ -1,0 +1,130 @@
+"""``micro-app classify``: images, folders and videos -> sidecars, annotated PNGs, summary.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
+from micro_app.core.engine import Engine
+from micro_app.core.errors import InputError, MicroAppError
+from micro_app.core.export import build_sidecar, encode_png
+from micro_app.core.imageio import expand_inputs, is_video, read_image_rgb
+from micro_app.core.overlay import draw_overlay
+from micro_app.core.results import FrameResult
+
+log = logging.getLogger("micro_app")
+
+
+@dataclass
+class BatchReport:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    n_cells: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def iter_video_frames(path: Path, every_s: float) -> Iterator[tuple[int, np.ndarray]]:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputError(f"{path} is not a readable video: convert it to MP4 or AVI")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        step = max(1, round(every_s * fps)) if fps > 0 and every_s > 0 else 1
+        index = 0
+        n_read = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            n_read += 1
+            if index % step == 0:
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+        if n_read == 0:
+            raise InputError(f"{path} has no decodable frames: convert it to MP4 or AVI")
+    finally:
+        cap.release()
+
+
+def _unique_stem(stem: str, taken: set[str]) -> str:
+    candidate, n = stem, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}_{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def classify_paths(
+    engine: Engine,
+    paths: list[Path],
+    out_dir: Path,
+    *,
+    settings: dict[str, Any] | None = None,
+    video_every_s: float = 1.0,
+    on_error: Callable[[Path, str], None] | None = None,
+    on_done: Callable[[Path, FrameResult], None] | None = None,
+) -> BatchReport:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = BatchReport()
+    rows: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    classes: tuple[str, ...] = engine.classifier.classes if engine.classifier else ()
+
+    def emit(path: Path, stem: str, frame_index: int | None, image: np.ndarray) -> None:
+        result = engine.process(image, seq=frame_index or 0)
+        stem = _unique_stem(stem, taken)
+        files = {"input": str(path), "annotated": f"{stem}_annotated.png"}
+        extra = {"input": {"path": str(path), "frame_index": frame_index}}
+        doc = build_sidecar(result, source={"kind": "file", "path": str(path)}, settings=settings,
+                            files=files, extra=extra)
+        atomic_write_bytes(out_dir / files["annotated"], encode_png(draw_overlay(image, result)))
+        report.written.append(atomic_write_json(out_dir / f"{stem}.json", doc))
+        for i, cell in enumerate(result.cells):
+            row: dict[str, Any] = {
+                "input": str(path), "frame": "" if frame_index is None else frame_index,
+                "cell_id": i, "x0": cell.box.x0, "y0": cell.box.y0, "x1": cell.box.x1,
+                "y1": cell.box.y1, "label": cell.label, "predicted": cell.predicted,
+                "confidence": f"{cell.confidence:.6f}",
+            }
+            for c in classes:
+                row[f"p_{c}"] = f"{cell.probabilities.get(c, 0.0):.6f}"
+            rows.append(row)
+        report.n_cells += len(result.cells)
+        if on_done:
+            on_done(path, result)
+
+    for path in expand_inputs(paths):
+        try:
+            if is_video(path):
+                for index, image in iter_video_frames(path, video_every_s):
+                    emit(path, f"{path.stem}_f{index:06d}", index, image)
+            else:
+                emit(path, path.stem, None, read_image_rgb(path))
+        except (MicroAppError, OSError) as exc:
+            msg = str(exc) if isinstance(exc, MicroAppError) else f"{path}: {exc}"
+            report.failed.append((path, msg))
+            log.warning("skipped %s: %s", path, msg)
+            if on_error:
+                on_error(path, msg)
+    header = ["input", "frame", "cell_id", "x0", "y0", "x1", "y1", "label", "predicted",
+              "confidence", *[f"p_{c}" for c in classes]]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(out_dir / "summary.csv", buf.getvalue().encode("utf-8"))
+    return report

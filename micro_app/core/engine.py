@@ -1,0 +1,207 @@
+"""Frame -> located cells -> one batched model call -> a ``FrameResult``.
+
+``Engine.process`` is synchronous and usable from the CLI and tests; ``InferenceThread``
+runs it on its own thread on the newest frame of a mailbox, never building a backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from micro_app.core.frame import Frame
+from micro_app.core.geometry import Box
+from micro_app.core.locate import Cell, LocateParams, extract_crops, locate_cells
+from micro_app.core.mailbox import Mailbox
+from micro_app.core.models.classifier import Classifier
+from micro_app.core.models.package import ModelPackage
+from micro_app.core.preprocess import PreprocessParams
+from micro_app.core.results import (
+    UNCLASSIFIED,
+    CellResult,
+    FieldResult,
+    FrameResult,
+    label_from_probs,
+)
+
+log = logging.getLogger("micro_app")
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """``threshold``: below this top-class probability a cell is ``unidentified``;
+    ``None`` takes the model card's value, else 0.5."""
+
+    threshold: float | None = None
+    um_per_px: float | None = None  # calibrated scale; None estimates it per frame
+
+    def __post_init__(self) -> None:
+        from micro_app.core.errors import SettingsError
+
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise SettingsError(f"confidence threshold must be 0..1, got {self.threshold}")
+        if self.um_per_px is not None and not 0.0 < self.um_per_px < 100.0:
+            raise SettingsError(f"µm per pixel must be a positive scale, got {self.um_per_px}")
+
+
+class Engine:
+    def __init__(
+        self,
+        package: ModelPackage | None = None,
+        preprocess: PreprocessParams | None = None,
+        locate: LocateParams | None = None,
+        params: EngineParams | None = None,
+    ) -> None:
+        self.preprocess = preprocess or PreprocessParams()
+        self.locate = locate or LocateParams()
+        self.params = params or EngineParams()
+        self.classifier = Classifier(package) if package is not None else None
+
+    @property
+    def device(self) -> str:
+        return self.classifier.device if self.classifier else "none"
+
+    @property
+    def threshold(self) -> float:
+        if self.params.threshold is not None:
+            return self.params.threshold
+        if self.classifier and self.classifier.card.unidentified_threshold is not None:
+            return self.classifier.card.unidentified_threshold
+        return DEFAULT_THRESHOLD
+
+    def process(self, image: np.ndarray, seq: int = 0, timestamp: float | None = None) -> FrameResult:
+        t0 = time.perf_counter()
+        loc = locate_cells(image, self.preprocess, self.locate, self.params.um_per_px)
+        cells: list[CellResult] = []
+        field_result = None
+        clf = self.classifier
+        if clf is not None and clf.card.scope == "cell":
+            crops = extract_crops(image, self._crop_cells(loc.cells, loc.um_per_px, image), clf.card.input_size[0])
+            probs = clf.predict(crops)
+            for cell, p in zip(loc.cells, probs, strict=True):
+                label, conf, dist = label_from_probs(p, clf.classes, self.threshold)
+                cells.append(_cell_result(cell, label, conf, dist))
+        else:
+            cells = [_cell_result(c, UNCLASSIFIED, 0.0, {}) for c in loc.cells]
+            if clf is not None:  # a field model judges the whole frame
+                h, w = clf.card.input_size
+                small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+                p = clf.predict(small[None])[0]
+                field_result = FieldResult(*label_from_probs(p, clf.classes, self.threshold))
+        return FrameResult(
+            frame_seq=seq,
+            timestamp=time.monotonic() if timestamp is None else timestamp,
+            image_size=(int(image.shape[0]), int(image.shape[1])),
+            cells=tuple(cells),
+            um_per_px=loc.um_per_px,
+            scale_source=loc.scale_source,
+            latency_ms=(time.perf_counter() - t0) * 1000.0,
+            model=clf.card.summary() if clf else None,
+            field_result=field_result,
+            threshold=self.threshold if clf else 0.0,
+            device=self.device,
+            mask=loc.mask,
+        )
+
+    def _crop_cells(self, cells: list[Cell], um_per_px: float, image: np.ndarray) -> list[Cell]:
+        """Re-frame crops to the card's crop size in µm, so the model sees its training scale."""
+        assert self.classifier is not None
+        size_um = self.classifier.card.crop.size_um
+        if size_um is None:
+            return cells
+        side = max(8, round(size_um / um_per_px))
+        out = []
+        for c in cells:
+            cx, cy = c.center
+            x0, y0 = round(cx - side / 2), round(cy - side / 2)
+            out.append(replace(c, box=Box(x0, y0, x0 + side, y0 + side)))
+        return out
+
+
+def _cell_result(cell: Cell, label: str, conf: float, dist: dict[str, float]) -> CellResult:
+    return CellResult(
+        box=cell.box,
+        nucleus_box=cell.nucleus_box,
+        label=label,
+        confidence=conf,
+        probabilities=dist,
+        touches_border=cell.touches_border,
+    )
+
+
+class InferenceThread(threading.Thread):
+    """Takes the newest frame, runs the engine, publishes ``(frame, result)``; never queues a
+    backlog. Publishing the frame with its result lets a view draw each overlay on the frame
+    it was computed for."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        frames: Mailbox[Frame],
+        results: Mailbox[tuple[Frame, FrameResult]],
+        on_error: Callable[[Exception], None] | None = None,
+        on_result: Callable[[Frame, FrameResult], None] | None = None,
+    ) -> None:
+        super().__init__(name="inference", daemon=False)
+        self._engine = engine
+        self._frames = frames
+        self._results = results
+        self._on_error = on_error
+        self._on_result = on_result
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self.processed = 0
+        self.skipped = 0  # frames that arrived while a previous one was being processed
+        self.fps = 0.0
+
+    def set_engine(self, engine: Engine) -> None:
+        """Swap model or parameters; takes effect from the next frame."""
+        with self._lock:
+            self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            return self._engine
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        last_seq: int | None = None
+        last_t: float | None = None
+        while not self._stop_event.is_set():
+            got = self._frames.get(timeout=0.1, after_seq=last_seq)
+            if got is None:
+                if self._frames.closed:
+                    break
+                continue
+            seq, frame = got
+            if last_seq is not None and seq > last_seq + 1:
+                self.skipped += seq - last_seq - 1
+            last_seq = seq
+            try:
+                result = self.engine.process(frame.image, frame.seq, frame.timestamp)
+            except Exception as exc:  # one place reports worker errors: the on_error relay
+                log.exception("inference failed on frame %d", frame.seq)
+                if self._on_error:
+                    self._on_error(exc)
+                continue
+            now = time.monotonic()
+            if last_t is not None:
+                inst = 1.0 / max(now - last_t, 1e-6)
+                self.fps = inst if self.fps == 0 else 0.9 * self.fps + 0.1 * inst
+            last_t = now
+            self.processed += 1
+            self._results.put((frame, result))
+            if self._on_result:
+                self._on_result(frame, result)

@@ -1,0 +1,39 @@
+"""One named logger, ``micro_app``, with the thread name in every line and a file in the
+user's log folder."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"
+
+
+def setup_logging(level: int = logging.INFO, log_folder: Path | None = None, console: bool = False) -> Path | None:
+    """Configure the ``micro_app`` logger once; returns the log file path (None if unwritable)."""
+    logger = logging.getLogger("micro_app")
+    if getattr(logger, "_micro_app_configured", False):
+        return getattr(logger, "_micro_app_file", None)
+    logger.setLevel(level)
+    logger.propagate = False
+    path: Path | None = None
+    try:
+        from micro_app.core.settings import log_dir
+
+        folder = log_folder or log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "micro_app.log"
+        fh = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        fh.setFormatter(logging.Formatter(FORMAT))
+        logger.addHandler(fh)
+    except OSError:
+        path = None
+    if console:
+        sh = logging.StreamHandler()
+        sh.setFormatter(logging.Formatter(FORMAT))
+        sh.setLevel(logging.WARNING)
+        logger.addHandler(sh)
+    logger._micro_app_configured = True  # type: ignore[attr-defined]
+    logger._micro_app_file = path  # type: ignore[attr-defined]
+    return path

@@ -1,0 +1,157 @@
+"""The model card: what a model package promises about its weights.
+
+Modelled on the bioimage.io model description (rdf.yaml): classes, input size and colour
+order, the preprocessing the model was trained with, its training data and licence, metrics,
+and the sha256 of each weights file. Unknown keys are rejected so a typo is never ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from micro_app.core.errors import ModelPackageError
+
+CARD_FILE = "card.json"
+FORMAT_VERSION = 1
+SCOPES = ("cell", "field")
+COLOUR_ORDERS = ("RGB", "BGR")
+NORMALISATIONS = ("none", "unit", "symmetric", "imagenet")
+WEIGHT_FORMATS = ("keras", "onnx", "tflite")
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How a cell crop is cut before it is resized to the model input.
+
+    ``size_um``: side of the square crop in micrometres (scale-independent framing);
+    ``None`` means the locator's own crop box is used as it is.
+    """
+
+    size_um: float | None = None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Steps applied to each model input, in this order, before normalisation."""
+
+    median: bool = False
+    sharpen: bool = False
+    hsv: bool = False
+    normalisation: str = "unit"
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]  # (height, width)
+    scope: str = "cell"
+    colour_order: str = "RGB"
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    crop: CropSpec = field(default_factory=CropSpec)
+    weights: dict[str, WeightsFile] = field(default_factory=dict)
+    description: str = ""
+    architecture: str = ""
+    training_data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    unidentified_threshold: float | None = None
+    created: str = ""
+    parent: str | None = None
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name.strip()), "card 'name' is empty")
+        _check(bool(self.version.strip()), "card 'version' is empty")
+        _check(len(self.classes) >= 2, f"card 'classes' needs at least 2 names, got {list(self.classes)}")
+        _check(
+            len(set(self.classes)) == len(self.classes),
+            f"card 'classes' has duplicates: {list(self.classes)}",
+        )
+        _check("unidentified" not in self.classes, "card 'classes' may not contain 'unidentified'")
+        h, w = self.input_size
+        _check(8 <= h <= 4096 and 8 <= w <= 4096, f"card 'input_size' out of range: {self.input_size}")
+        _check(self.scope in SCOPES, f"card 'scope' must be one of {SCOPES}, got {self.scope!r}")
+        _check(
+            self.colour_order in COLOUR_ORDERS,
+            f"card 'colour_order' must be one of {COLOUR_ORDERS}, got {self.colour_order!r}",
+        )
+        _check(
+            self.preprocessing.normalisation in NORMALISATIONS,
+            f"card normalisation must be one of {NORMALISATIONS}, "
+            f"got {self.preprocessing.normalisation!r}",
+        )
+        for fmt in self.weights:
+            _check(fmt in WEIGHT_FORMATS, f"card weights format {fmt!r} not in {WEIGHT_FORMATS}")
+        t = self.unidentified_threshold
+        _check(t is None or 0.0 <= t <= 1.0, f"card 'unidentified_threshold' must be 0..1, got {t}")
+        _check(
+            self.format_version == FORMAT_VERSION,
+            f"card format_version {self.format_version} is not supported "
+            f"(this app reads {FORMAT_VERSION}): update micro_app",
+        )
+
+    # -- serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        if not isinstance(data, dict):
+            raise ModelPackageError("card.json must hold a JSON object: rewrite it or re-export")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        _check(not unknown, f"card.json has unknown keys {unknown}: remove them or update micro_app")
+        for key in ("name", "version", "classes", "input_size"):
+            _check(key in data, f"card.json lacks required key {key!r}")
+        d = dict(data)
+        try:
+            d["classes"] = tuple(str(c) for c in d["classes"])
+            size = d["input_size"]
+            d["input_size"] = (int(size[0]), int(size[1]))
+            d["preprocessing"] = Preprocessing(**d.get("preprocessing", {}))
+            d["crop"] = CropSpec(**d.get("crop", {}))
+            d["weights"] = {k: WeightsFile(**v) for k, v in d.get("weights", {}).items()}
+            return cls(**d)
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise ModelPackageError(f"card.json is malformed ({exc}): fix the card or re-export") from exc
+
+    @classmethod
+    def read(cls, folder: Path) -> ModelCard:
+        path = Path(folder) / CARD_FILE
+        if not path.is_file():
+            raise ModelPackageError(f"{folder} has no {CARD_FILE}: choose a model package folder")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelPackageError(f"{path} is not valid JSON ({exc}): re-export the model") from exc
+        return cls.from_dict(data)
+
+    def summary(self) -> dict[str, Any]:
+        """The part of the card that goes into every sidecar."""
+        keras = self.weights.get("keras")
+        return {
+            "name": self.name,
+            "version": self.version,
+            "scope": self.scope,
+            "classes": list(self.classes),
+            "sha256": keras.sha256 if keras else None,
+        }
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ModelPackageError(message)

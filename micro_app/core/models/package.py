@@ -1,0 +1,144 @@
+"""Load and save model packages: ``card.json`` plus weights, checked against each other.
+
+A package folder holds ``card.json`` and ``model.keras`` (later ``model.onnx`` beside it).
+Loading verifies the sha256 of the weights, loads the Keras file with ``safe_mode=True``
+(a file cannot run code on load), and checks that the weights' input shape and number of
+outputs match the card. TensorFlow is imported only here, and only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from micro_app.core.atomic import atomic_write_json
+from micro_app.core.errors import ModelPackageError
+from micro_app.core.models.card import CARD_FILE, ModelCard, WeightsFile
+
+KERAS_FILE = "model.keras"
+REPO_MODELS = Path(__file__).resolve().parents[3] / "models"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class ModelPackage:
+    """A validated package with its Keras model loaded."""
+
+    path: Path
+    card: ModelCard
+    model: Any  # keras.Model
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.model.output_shape[-1])
+
+
+def default_model_dir() -> Path | None:
+    """The shipped default model: the first package folder under ``models/`` with a card."""
+    if not REPO_MODELS.is_dir():
+        return None
+    for folder in sorted(REPO_MODELS.iterdir()):
+        if (folder / CARD_FILE).is_file():
+            return folder
+    return None
+
+
+def verify_weights(folder: Path, card: ModelCard, fmt: str = "keras") -> Path:
+    """Return the weights path after checking it exists and matches the card's sha256."""
+    entry = card.weights.get(fmt)
+    if entry is None:
+        raise ModelPackageError(f"card of {folder} lists no {fmt} weights: re-export the model")
+    path = Path(folder) / entry.file
+    if not path.is_file():
+        raise ModelPackageError(f"weights file {path} is missing: copy the whole package folder")
+    digest = sha256_file(path)
+    if digest != entry.sha256:
+        raise ModelPackageError(
+            f"weights {path.name} do not match the card (sha256 {digest[:12]}… expected "
+            f"{entry.sha256[:12]}…): the file is corrupt or was replaced; re-copy the package"
+        )
+    return path
+
+
+def load_package(folder: Path | str) -> ModelPackage:
+    """Read the card, verify the weights and load the Keras model safely."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelPackageError(f"model folder {folder} does not exist: check the path")
+    card = ModelCard.read(folder)
+    weights = verify_weights(folder, card, "keras")
+    keras = _keras()
+    try:
+        model = keras.saving.load_model(weights, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelPackageError(
+            f"cannot load {weights.name} ({first[:200]}): the file is corrupt or was made by "
+            "an incompatible Keras; re-export the model"
+        ) from exc
+    check_model_matches_card(model, card)
+    return ModelPackage(path=folder, card=card, model=model)
+
+
+def check_model_matches_card(model: Any, card: ModelCard) -> None:
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or tuple(shape[1:3]) != tuple(card.input_size) or shape[3] != 3:
+        raise ModelPackageError(
+            f"the weights take input {shape[1:]} but the card says {list(card.input_size)}x3: "
+            "the card does not belong to these weights"
+        )
+    n_out = int(model.output_shape[-1])
+    n_cls = len(card.classes)
+    if not (n_out == n_cls or (n_cls == 2 and n_out == 1)):
+        raise ModelPackageError(
+            f"the weights have {n_out} outputs but the card lists {n_cls} classes "
+            f"{list(card.classes)}: the card does not belong to these weights"
+        )
+
+
+def save_package(model: Any, card: ModelCard, folder: Path | str, *, overwrite: bool = False) -> Path:
+    """Write ``model`` and ``card`` as a package; the folder appears complete or not at all."""
+    folder = Path(folder)
+    if folder.exists() and not overwrite:
+        raise ModelPackageError(f"{folder} already exists: choose a new output folder")
+    check_model_matches_card(model, card)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save(staging / KERAS_FILE)
+        weights = dict(card.weights)
+        weights["keras"] = WeightsFile(file=KERAS_FILE, sha256=sha256_file(staging / KERAS_FILE))
+        card = replace(card, weights=weights)
+        atomic_write_json(staging / CARD_FILE, card.to_dict())
+        if folder.exists():
+            backup = folder.with_name(folder.name + ".old")
+            shutil.rmtree(backup, ignore_errors=True)
+            folder.rename(backup)
+            staging.rename(folder)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _keras() -> Any:
+    try:
+        import keras
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelPackageError(
+            "TensorFlow/Keras is not installed: run pip install -e . in the app's environment"
+        ) from exc
+    return keras

@@ -1,0 +1,121 @@
+"""Draw a ``FrameResult`` onto its frame: boxes, labels, confidences, mask tint, scale bar.
+
+Pure functions on RGB uint8 arrays; the input frame is never modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED, FrameResult
+
+# Colour-blind-safe palette (Okabe-Ito), RGB; each class keeps its colour across frames.
+PALETTE = (
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (240, 228, 66),
+    (120, 94, 240),
+    (0, 0, 0),
+)
+SPECIAL = {UNIDENTIFIED: (255, 255, 255), UNCLASSIFIED: (40, 200, 40)}
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True)
+class OverlayOptions:
+    boxes: bool = True
+    labels: bool = True
+    mask: bool = False
+    scale_bar: bool = True
+    selected: int | None = None  # index of a highlighted cell
+
+
+def class_colour(label: str, classes: tuple[str, ...] | list[str] | None) -> tuple[int, int, int]:
+    if label in SPECIAL:
+        return SPECIAL[label]
+    if classes and label in classes:
+        return PALETTE[list(classes).index(label) % len(PALETTE)]
+    return PALETTE[sum(label.encode()) % len(PALETTE)]
+
+
+def draw_overlay(
+    image: np.ndarray, result: FrameResult, options: OverlayOptions | None = None
+) -> np.ndarray:
+    opts = options or OverlayOptions()
+    out = image.copy()
+    h, w = out.shape[:2]
+    scale = max(0.4, min(w, h) / 900.0)
+    thick = max(1, round(2 * scale))
+    classes = result.model["classes"] if result.model else None
+    if opts.mask and result.mask is not None and result.mask.shape[:2] == (h, w):
+        tint = np.zeros_like(out)
+        tint[..., 1] = 255
+        sel = result.mask > 0
+        out[sel] = (0.55 * out[sel] + 0.45 * tint[sel]).astype(np.uint8)
+    for i, cell in enumerate(result.cells):
+        colour = class_colour(cell.label, classes)
+        b = cell.box
+        if opts.boxes:
+            t = thick * 2 if opts.selected == i else thick
+            cv2.rectangle(out, (b.x0, b.y0), (b.x1 - 1, b.y1 - 1), colour, t, cv2.LINE_AA)
+        if opts.labels:
+            text = cell.label if cell.label == UNCLASSIFIED else f"{cell.label} {cell.confidence:.0%}"
+            _label(out, text, b.x0, b.y0, colour, scale)
+    if result.field_result is not None:
+        fr = result.field_result
+        _label(out, f"field: {fr.label} {fr.confidence:.0%}", 4, 4, (255, 255, 255), scale * 1.2, top=True)
+    if opts.scale_bar and result.scale_source == "calibrated":
+        draw_scale_bar(out, result.um_per_px)
+    return out
+
+
+def _label(
+    img: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int], scale: float,
+    top: bool = False,
+) -> None:
+    fs = 0.5 * scale * 1.4
+    th = max(1, round(scale * 1.4))
+    (tw, tht), base = cv2.getTextSize(text, FONT, fs, th)
+    h, w = img.shape[:2]
+    x = int(min(max(0, x), max(0, w - tw - 4)))
+    y0 = y if top else y - tht - base - 4
+    if y0 < 0:
+        y0 = y + 2
+    y0 = int(min(y0, h - tht - base - 4))
+    cv2.rectangle(img, (x, y0), (x + tw + 4, y0 + tht + base + 4), colour, -1)
+    ink = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
+    cv2.putText(img, text, (x + 2, y0 + tht + 2), FONT, fs, ink, th, cv2.LINE_AA)
+
+
+def nice_length_um(um_per_px: float, width_px: int) -> float:
+    """A round length (1, 2, 5 x 10^k µm) near a fifth of the image width."""
+    target = um_per_px * width_px / 5.0
+    exp = np.floor(np.log10(target))
+    for m in (5, 2, 1):
+        if m * 10**exp <= target:
+            return float(m * 10**exp)
+    return float(10**exp)
+
+
+def draw_scale_bar(img: np.ndarray, um_per_px: float) -> None:
+    """A labelled bar in the lower right corner, in place."""
+    h, w = img.shape[:2]
+    length_um = nice_length_um(um_per_px, w)
+    px = round(length_um / um_per_px)
+    margin = max(8, w // 60)
+    y = h - margin
+    x1 = w - margin
+    x0 = x1 - px
+    bar_h = max(3, h // 150)
+    cv2.rectangle(img, (x0 - 4, y - bar_h - 24), (x1 + 4, y + 4), (0, 0, 0), -1)
+    cv2.rectangle(img, (x0, y - bar_h), (x1, y), (255, 255, 255), -1)
+    text = f"{length_um:g} um"
+    (tw, _), _ = cv2.getTextSize(text, FONT, 0.5, 1)
+    cv2.putText(img, text, (x0 + (px - tw) // 2, y - bar_h - 6), FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA)

@@ -1,0 +1,113 @@
+"""Typed application settings, saved as JSON in the user's config folder.
+
+Every section validates its values; unknown keys are rejected. A settings file that cannot
+be read is never overwritten silently: it is kept as ``settings.json.bad`` and defaults are
+used, with a one-line warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from micro_app.core.atomic import atomic_write_json
+from micro_app.core.engine import EngineParams
+from micro_app.core.errors import SettingsError
+from micro_app.core.locate import LocateParams
+from micro_app.core.preprocess import PreprocessParams
+
+log = logging.getLogger("micro_app")
+SETTINGS_FILE = "settings.json"
+
+
+def config_dir() -> Path:
+    env = os.environ.get("MICRO_APP_CONFIG_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("micro_app", appauthor=False))
+
+
+def log_dir() -> Path:
+    env = os.environ.get("MICRO_APP_LOG_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_log_dir
+
+    return Path(user_log_dir("micro_app", appauthor=False))
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    preprocess: PreprocessParams = field(default_factory=PreprocessParams)
+    locate: LocateParams = field(default_factory=LocateParams)
+    engine: EngineParams = field(default_factory=EngineParams)
+    source: str = "demo"  # "demo", "camera:N" or a path
+    model_dir: str | None = None  # None: the shipped default model
+    snapshot_dir: str | None = None
+    objectives: dict[str, float] = field(default_factory=dict)  # objective name -> µm per px
+
+    def __post_init__(self) -> None:
+        for name, scale in self.objectives.items():
+            if not isinstance(scale, (int, float)) or not 0 < scale < 100:
+                raise SettingsError(f"objective {name!r} has an invalid µm per pixel: {scale!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preprocess": self.preprocess.to_dict(),
+            "locate": self.locate.to_dict(),
+            "engine": {"threshold": self.engine.threshold, "um_per_px": self.engine.um_per_px},
+            "source": self.source,
+            "model_dir": self.model_dir,
+            "snapshot_dir": self.snapshot_dir,
+            "objectives": dict(self.objectives),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AppSettings:
+        if not isinstance(data, dict):
+            raise SettingsError("settings must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"unknown settings keys {unknown}")
+        d = dict(data)
+        try:
+            if "preprocess" in d:
+                d["preprocess"] = PreprocessParams.from_dict(d["preprocess"])
+            if "locate" in d:
+                d["locate"] = LocateParams.from_dict(d["locate"])
+            if "engine" in d:
+                d["engine"] = EngineParams(**d["engine"])
+            return cls(**d)
+        except TypeError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from exc
+
+    def with_changes(self, **changes: Any) -> AppSettings:
+        return replace(self, **changes)
+
+
+def load_settings(folder: Path | None = None) -> AppSettings:
+    path = (folder or config_dir()) / SETTINGS_FILE
+    if not path.is_file():
+        return AppSettings()
+    try:
+        return AppSettings.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, SettingsError) as exc:
+        bad = path.with_name(SETTINGS_FILE + ".bad")
+        try:
+            os.replace(path, bad)
+            where = f"kept as {bad}"
+        except OSError:
+            where = "left in place"
+        log.warning("settings file %s is invalid (%s): using defaults, old file %s", path, exc, where)
+        return AppSettings()
+
+
+def save_settings(settings: AppSettings, folder: Path | None = None) -> Path:
+    return atomic_write_json((folder or config_dir()) / SETTINGS_FILE, settings.to_dict())
