@@ -149,5 +149,9 @@ def cmd_live(args: argparse.Namespace) -> int:
         spec = f"camera:{args.camera}"
     else:
         spec = settings.source
+    if spec == "auto":
+        from micro_app.core.sources import default_source_spec
+
+        spec = default_source_spec()
     return run_live(engine, spec, seconds=args.seconds, out=args.out,
                     snapshot_every=args.snapshot_every, settings=settings.to_dict())

@@ -83,7 +83,7 @@ class Engine:
         field_result = None
         clf = self.classifier
         if clf is not None and clf.card.scope == "cell":
-            crops = extract_crops(image, self._crop_cells(loc.cells, loc.um_per_px, image), clf.card.input_size[0])
+            crops = extract_crops(image, self._crop_cells(loc.cells, loc.um_per_px), clf.card.input_size[0])
             probs = clf.predict(crops)
             for cell, p in zip(loc.cells, probs, strict=True):
                 label, conf, dist = label_from_probs(p, clf.classes, self.threshold)
@@ -110,7 +110,7 @@ class Engine:
             mask=loc.mask,
         )
 
-    def _crop_cells(self, cells: list[Cell], um_per_px: float, image: np.ndarray) -> list[Cell]:
+    def _crop_cells(self, cells: list[Cell], um_per_px: float) -> list[Cell]:
         """Re-frame crops to the card's crop size in µm, so the model sees its training scale."""
         assert self.classifier is not None
         size_um = self.classifier.card.crop.size_um

@@ -47,7 +47,7 @@ class AppSettings:
     preprocess: PreprocessParams = field(default_factory=PreprocessParams)
     locate: LocateParams = field(default_factory=LocateParams)
     engine: EngineParams = field(default_factory=EngineParams)
-    source: str = "demo"  # "demo", "camera:N" or a path
+    source: str = "auto"  # "auto" (first camera, else demo), "demo", "camera:N" or a path
     model_dir: str | None = None  # None: the shipped default model
     snapshot_dir: str | None = None
     objectives: dict[str, float] = field(default_factory=dict)  # objective name -> µm per px

@@ -1,0 +1,353 @@
+"""USB cameras through ``cv2.VideoCapture``, and a best-effort list of the cameras present.
+
+The camera is opened in :meth:`OpenCVCamera.open`, never in ``__init__``: open, read, property
+changes and release must all run on the capture thread. Which of exposure, gain and auto
+exposure a camera supports is found out after opening by setting each to its current value and
+reading it back; unsupported ones are reported by :meth:`~OpenCVCamera.properties` and refused
+by :meth:`~OpenCVCamera.set_property` with UnsupportedProperty.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from micro_app.core.errors import SourceError, UnsupportedProperty
+from micro_app.core.frame import Frame
+from micro_app.core.sources.base import (
+    AUTO_EXPOSURE,
+    EXPOSURE,
+    FPS,
+    GAIN,
+    HEIGHT,
+    WIDTH,
+    PropertyInfo,
+    SourceInfo,
+)
+
+log = logging.getLogger("micro_app")
+
+_PROPS = {
+    EXPOSURE: cv2.CAP_PROP_EXPOSURE,
+    GAIN: cv2.CAP_PROP_GAIN,
+    AUTO_EXPOSURE: cv2.CAP_PROP_AUTO_EXPOSURE,
+    WIDTH: cv2.CAP_PROP_FRAME_WIDTH,
+    HEIGHT: cv2.CAP_PROP_FRAME_HEIGHT,
+    FPS: cv2.CAP_PROP_FPS,
+}
+_PROBED = (EXPOSURE, GAIN, AUTO_EXPOSURE)  # support found by set-and-read-back at open
+SYS_VIDEO4LINUX = Path("/sys/class/video4linux")
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    index: int
+    name: str
+    backend: str
+
+
+def backends_for(platform: str | None = None) -> list[int]:
+    """OpenCV capture backends to try, in order, on ``platform`` (default: this OS)."""
+    platform = platform or sys.platform
+    if platform.startswith("win"):
+        return [cv2.CAP_DSHOW, cv2.CAP_MSMF]
+    if platform.startswith("linux"):
+        return [cv2.CAP_V4L2]
+    if platform == "darwin":
+        return [cv2.CAP_AVFOUNDATION]
+    return [cv2.CAP_ANY]
+
+
+def backend_name(api: int) -> str:
+    try:
+        return str(cv2.videoio_registry.getBackendName(api))
+    except cv2.error:
+        return f"backend {api}"
+
+
+def _auto_exposure_raw(api: int) -> tuple[float, float]:
+    """(off, on) values of CAP_PROP_AUTO_EXPOSURE, which differ between backends."""
+    if api == cv2.CAP_V4L2:
+        return 1.0, 3.0  # V4L2_EXPOSURE_MANUAL, V4L2_EXPOSURE_APERTURE_PRIORITY
+    if api == cv2.CAP_DSHOW:
+        return 0.25, 0.75
+    return 0.0, 1.0
+
+
+def _close_enough(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-3 * max(1.0, abs(a), abs(b))
+
+
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's "can't open camera by index" warnings while probing."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+class OpenCVCamera:
+    """A camera by index; ``width``/``height``/``fps`` are requests the driver may round."""
+
+    kind = "camera"
+
+    def __init__(
+        self,
+        index: int,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        *,
+        backends: Sequence[int] | None = None,
+        max_failures: int = 5,
+    ) -> None:
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise SourceError(f"a camera index is a whole number from 0 up, got {index!r}")
+        self.index = index
+        self.name = f"camera {index}"
+        self.requested = {WIDTH: width, HEIGHT: height, FPS: fps}
+        self.backends = list(backends) if backends else backends_for()
+        self.max_failures = max_failures
+        self._cap: cv2.VideoCapture | None = None
+        self._api: int | None = None
+        self._supported: dict[str, bool] = {}
+        self._first: np.ndarray | None = None
+        self._seq = 0
+
+    @property
+    def backend(self) -> str | None:
+        return backend_name(self._api) if self._api is not None else None
+
+    # ------------------------------------------------------------------ FrameSource
+    def open(self) -> None:
+        self.close()
+        for api in self.backends:
+            cap = cv2.VideoCapture(self.index, api)
+            if cap.isOpened():
+                self._cap, self._api = cap, api
+                break
+            cap.release()
+        else:
+            tried = ", ".join(backend_name(a) for a in self.backends)
+            raise SourceError(
+                f"{self.name} could not be opened ({tried}): check that it is plugged in "
+                "and not in use by another program"
+            )
+        for name, value in self.requested.items():
+            if value is not None:
+                self._cap.set(_PROPS[name], float(value))
+        ok, bgr = self._cap.read()
+        if not ok or bgr is None:
+            self.close()
+            raise SourceError(
+                f"{self.name} opened but sent no picture: check that no other program uses it"
+            )
+        self._first, self._seq = bgr, 0
+        got = (int(bgr.shape[1]), int(bgr.shape[0]))
+        want = (self.requested[WIDTH], self.requested[HEIGHT])
+        if any(w is not None and w != g for w, g in zip(want, got, strict=True)):
+            log.warning("%s delivers %dx%d instead of the requested size", self.name, *got)
+        self._supported = {name: self._probe(_PROPS[name]) for name in _PROBED}
+        log.info("opened %s with %s at %dx%d", self.name, self.backend, *got)
+
+    def read(self) -> Frame | None:
+        cap = self._require_open()
+        bgr, self._first = self._first, None
+        failures = 0
+        while bgr is None:
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                bgr = None
+                failures += 1
+                if failures >= self.max_failures:
+                    raise SourceError(
+                        f"{self.name} stopped sending pictures: check the USB cable and "
+                        "that no other program uses the camera"
+                    )
+                time.sleep(0.02)
+        if bgr.ndim == 2:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+        elif bgr.shape[2] == 4:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB)
+        else:
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        frame = Frame(rgb, self._seq, time.monotonic(), self.name)
+        self._seq += 1
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        self._first = None
+
+    def properties(self) -> dict[str, PropertyInfo]:
+        if self._cap is None:
+            why = "the camera is not open yet"
+            return {n: PropertyInfo(n, None, supported=False, reason=why) for n in _PROPS}
+        out: dict[str, PropertyInfo] = {}
+        for name in _PROPS:
+            supported = self._supported.get(name, True)
+            reason = "" if supported else f"{self.name} ({self.backend}) does not support it"
+            value = self._get(name) if supported or name in (WIDTH, HEIGHT, FPS) else None
+            out[name] = PropertyInfo(name, value, supported=supported, reason=reason)
+        return out
+
+    def set_property(self, name: str, value: float) -> None:
+        if name not in _PROPS:
+            raise UnsupportedProperty(
+                f"cameras have no property {name!r}: use one of {', '.join(_PROPS)}"
+            )
+        cap = self._require_open()
+        if not self._supported.get(name, True):
+            raise UnsupportedProperty(
+                f"{self.name} ({self.backend}) does not support {name}: the driver ignores it"
+            )
+        prop = _PROPS[name]
+        raw = float(value)
+        if name == AUTO_EXPOSURE:
+            raw = _auto_exposure_raw(self._api or 0)[1 if value else 0]
+        before = cap.get(prop)
+        accepted = cap.set(prop, raw)
+        after = cap.get(prop)
+        if not accepted or (not _close_enough(raw, before) and _close_enough(after, before)):
+            hint = "turn auto exposure off first, or " if name in (EXPOSURE, GAIN) else ""
+            raise UnsupportedProperty(
+                f"{self.name} ignored {name}={value:g} and kept {after:g}: "
+                f"{hint}the camera does not allow changing it"
+            )
+        if not _close_enough(raw, after):
+            log.info("%s set %s to %g when asked for %g", self.name, name, after, raw)
+
+    def describe(self) -> dict[str, Any]:
+        p = {name: info.value for name, info in self.properties().items()}
+        extra = {"index": self.index, "backend": self.backend, "auto_exposure": p[AUTO_EXPOSURE]}
+        w, h = (int(v) if v else None for v in (p[WIDTH], p[HEIGHT]))
+        info = SourceInfo("camera", self.name, w, h, p[FPS], p[EXPOSURE], p[GAIN], extra)
+        return info.to_dict()
+
+    # ------------------------------------------------------------------ helpers
+    def _require_open(self) -> cv2.VideoCapture:
+        if self._cap is None:
+            raise RuntimeError(f"{self.name} is not open: call open() first")
+        return self._cap
+
+    def _probe(self, prop: int) -> bool:
+        """Supported if the driver reports a value and accepts it written back unchanged."""
+        cap = self._require_open()
+        value = cap.get(prop)
+        return value != -1 and bool(cap.set(prop, value))
+
+    def _get(self, name: str) -> float:
+        raw = float(self._require_open().get(_PROPS[name]))
+        if name == AUTO_EXPOSURE:
+            off, on = _auto_exposure_raw(self._api or 0)
+            return 1.0 if raw > (off + on) / 2 else 0.0
+        return raw
+
+
+# ---------------------------------------------------------------------- listing cameras
+def _run(cmd: list[str], timeout: float) -> str:
+    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=True, creationflags=flags
+    )
+    return done.stdout
+
+
+def _linux_cameras(root: Path = SYS_VIDEO4LINUX) -> list[tuple[int, str]] | None:
+    """Capture nodes from sysfs (``index`` 0; metadata nodes are skipped); None if no sysfs."""
+    if not root.is_dir():
+        return None
+    found = []
+    for node in root.glob("video*"):
+        match = re.fullmatch(r"video(\d+)", node.name)
+        if not match:
+            continue
+        try:
+            if int((node / "index").read_text().strip() or 0) != 0:
+                continue
+            name = (node / "name").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        found.append((int(match.group(1)), name or f"Camera {match.group(1)}"))
+    return sorted(found)
+
+
+def _mac_names() -> list[str] | None:
+    if shutil.which("system_profiler") is None:
+        return None
+    data = json.loads(_run(["system_profiler", "SPCameraDataType", "-json"], timeout=10))
+    if not isinstance(data, dict):
+        return None
+    entries = data.get("SPCameraDataType", [])
+    return [str(d.get("_name", "Camera")) for d in entries if isinstance(d, dict)]
+
+
+def _windows_names() -> list[str] | None:
+    if shutil.which("powershell") is None:
+        return None
+    query = (
+        "Get-CimInstance Win32_PnPEntity | Where-Object { $_.PNPClass -eq 'Camera' -or "
+        "$_.PNPClass -eq 'Image' } | Select-Object -ExpandProperty Name"
+    )
+    out = _run(["powershell", "-NoProfile", "-NonInteractive", "-Command", query], timeout=10)
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def _probe_indices(count: int, api: int) -> list[CameraInfo]:
+    found = []
+    with _quiet_opencv():
+        for i in range(count):
+            cap = cv2.VideoCapture(i, api)
+            if cap.isOpened():
+                found.append(CameraInfo(i, f"Camera {i}", backend_name(api)))
+            cap.release()
+    return found
+
+
+def list_cameras(max_probe: int = 4, platform: str | None = None) -> list[CameraInfo]:
+    """Cameras present, named where the OS says so; never raises.
+
+    Linux reads sysfs; macOS asks ``system_profiler``; Windows asks PowerShell for Camera and
+    Image class devices (their order usually, not always, matches OpenCV's indices). Without
+    an answer, indices ``0..max_probe-1`` are opened briefly and named "Camera N" — so call
+    this before a capture thread holds a camera. An empty list means no camera was found.
+    """
+    platform = platform or sys.platform
+    api = backends_for(platform)[0]
+    bname = backend_name(api)
+    try:
+        if platform.startswith("linux"):
+            nodes = _linux_cameras()
+            if nodes is not None:
+                return [CameraInfo(i, n, bname) for i, n in nodes]
+        else:
+            names = _mac_names() if platform == "darwin" else None
+            if platform.startswith("win"):
+                names = _windows_names()
+            if names:  # an empty answer may just mean an unusual device class: probe
+                return [CameraInfo(i, n, bname) for i, n in enumerate(names)]
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        log.info("could not ask the OS for camera names (%s); probing indices instead", exc)
+    try:
+        return _probe_indices(max_probe, api)
+    except cv2.error as exc:
+        log.warning("probing for cameras failed: %s", exc)
+        return []

@@ -1,0 +1,129 @@
+"""The engine: frame -> cells -> one batched model call; on its own thread, newest frame wins."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_CLASSES, build_colour_model
+
+from micro_app.core.capture import CaptureThread
+from micro_app.core.engine import Engine, EngineParams, InferenceThread
+from micro_app.core.frame import Frame
+from micro_app.core.mailbox import Mailbox
+from micro_app.core.models import ModelCard, load_package, save_package
+from micro_app.core.models.card import CropSpec
+from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED, FrameResult
+from micro_app.core.sources import DemoSource
+
+pytestmark = pytest.mark.slow
+
+
+def demo_frame(seed: int = 0, min_cells: int = 1) -> np.ndarray:
+    """The first demo frame of ``seed`` with at least ``min_cells`` white cells in view."""
+    src = DemoSource(seed=seed)
+    src.open()
+    try:
+        for _ in range(500):
+            frame = src.read()
+            assert frame is not None
+            if len(src.last_truth) >= min_cells:
+                return frame.image
+        raise AssertionError(f"no demo frame with {min_cells} white cells")
+    finally:
+        src.close()
+
+
+def test_cells_are_classified_in_one_batch(tiny_package: Path) -> None:
+    engine = Engine(load_package(tiny_package))
+    calls: list[int] = []
+    predict = engine.classifier.predict  # type: ignore[union-attr]
+
+    def counting(images: np.ndarray) -> np.ndarray:
+        calls.append(len(images))
+        return predict(images)
+
+    engine.classifier.predict = counting  # type: ignore[union-attr, method-assign]
+    result = engine.process(demo_frame(min_cells=2), seq=5)
+    assert result.frame_seq == 5
+    assert len(result.cells) >= 2
+    assert calls == [len(result.cells)]  # every crop of the frame in one call
+    assert result.device == "CPU" or result.device.startswith("GPU")
+    assert result.model is not None and result.model["name"] == "tiny-colour"
+    for cell in result.cells:
+        assert set(cell.probabilities) == set(TINY_CLASSES)
+        assert sum(cell.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+        assert cell.confidence == pytest.approx(max(cell.probabilities.values()))
+        assert cell.label == cell.predicted  # default threshold 0.5; the colour model is sure
+
+
+def test_low_confidence_is_unidentified(tiny_package: Path) -> None:
+    image = demo_frame()
+    sure = Engine(load_package(tiny_package), params=EngineParams(threshold=0.0)).process(image)
+    strict = Engine(load_package(tiny_package), params=EngineParams(threshold=1.0)).process(image)
+    assert [c.label for c in strict.cells] == [UNIDENTIFIED] * len(sure.cells)
+    assert [c.predicted for c in strict.cells] == [c.label for c in sure.cells]
+
+
+def test_without_a_model_cells_are_located_not_classified() -> None:
+    result = Engine(None).process(demo_frame())
+    assert result.cells and {c.label for c in result.cells} == {UNCLASSIFIED}
+    assert result.model is None and result.device == "none"
+
+
+def test_field_model_classifies_the_whole_frame(tmp_path: Path) -> None:
+    card = ModelCard(name="field", version="1", classes=TINY_CLASSES, input_size=(32, 32),
+                     scope="field")
+    folder = save_package(build_colour_model(), card, tmp_path / "field")
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[..., 2] = 220  # a blue field
+    result = Engine(load_package(folder)).process(image)
+    assert result.field_result is not None
+    assert result.field_result.label == "blue_cell"
+
+
+def test_crop_size_from_the_card_is_in_micrometres(tiny_package: Path) -> None:
+    from micro_app.core.locate import locate_cells
+
+    pkg = load_package(tiny_package)
+    pkg.card = replace(pkg.card, crop=CropSpec(size_um=10.0))
+    engine = Engine(pkg, params=EngineParams(um_per_px=0.25))
+    image = demo_frame()
+    loc = locate_cells(image, engine.preprocess, engine.locate, 0.25)
+    framed = engine._crop_cells(loc.cells, 0.25)
+    assert framed and all(c.box.width == c.box.height == 40 for c in framed)  # 10 µm / 0.25
+    for before, after in zip(loc.cells, framed, strict=True):
+        assert after.box.center == pytest.approx(before.center, abs=1.0)
+
+
+def test_inference_thread_takes_the_newest_frame_and_stops(tiny_package: Path) -> None:
+    engine = Engine(load_package(tiny_package))
+    engine.classifier.warm_up()  # type: ignore[union-attr]
+    frames: Mailbox[Frame] = Mailbox()
+    results: Mailbox[tuple[Frame, FrameResult]] = Mailbox()
+    errors: list[Exception] = []
+    capture = CaptureThread(DemoSource(seed=1), frames, on_error=errors.append)
+    seen: list[tuple[int, int]] = []
+    worker = InferenceThread(engine, frames, results, on_error=errors.append,
+                             on_result=lambda f, r: seen.append((f.seq, r.frame_seq)))
+    before = set(threading.enumerate())
+    capture.start()
+    worker.start()
+    deadline = time.monotonic() + 20
+    while len(seen) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    capture.stop()
+    frames.close()
+    worker.stop()
+    assert not errors
+    assert len(seen) >= 5
+    assert all(f == r for f, r in seen)  # each result belongs to the frame it came with
+    frame_seqs = [f for f, _ in seen]
+    assert frame_seqs == sorted(set(frame_seqs))  # strictly newer each time, never a backlog
+    assert frames.dropped > 0 and worker.skipped > 0  # the demo outruns the model: frames skipped
+    assert not capture.is_alive() and not worker.is_alive()
+    assert set(threading.enumerate()) <= before
