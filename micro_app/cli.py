@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from micro_app import __version__
+from micro_app.training import commands as training_commands  # parsers only, no TensorFlow
 
 EPILOG = """\
 examples:
@@ -36,20 +37,38 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--model", type=Path, help="model package folder (default: shipped model)")
     live.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     live.add_argument("--out", type=Path, help="folder for snapshots")
-    live.add_argument("--snapshot-every", type=float, metavar="S", help="write a snapshot every S seconds")
-    live.add_argument("--threshold", type=float, help="confidence below which a cell is 'unidentified'")
-    live.add_argument("--um-per-px", type=float, help="calibrated scale; default: estimated from red cells")
+    live.add_argument(
+        "--snapshot-every", type=float, metavar="S", help="write a snapshot every S seconds"
+    )
+    live.add_argument(
+        "--threshold", type=float, help="confidence below which a cell is 'unidentified'"
+    )
+    live.add_argument(
+        "--um-per-px", type=float, help="calibrated scale; default: estimated from red cells"
+    )
 
-    cls = sub.add_parser("classify", help="classify images, folders and videos; write JSON, PNG, CSV")
+    cls = sub.add_parser(
+        "classify", help="classify images, folders and videos; write JSON, PNG, CSV"
+    )
     cls.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     cls.add_argument("--model", type=Path, help="model package folder (default: shipped model)")
     cls.add_argument("--out", type=Path, required=True, help="output folder")
-    cls.add_argument("--threshold", type=float, help="confidence below which a cell is 'unidentified'")
-    cls.add_argument("--um-per-px", type=float, help="calibrated scale; default: estimated from red cells")
-    cls.add_argument("--video-every", type=float, default=1.0, metavar="S",
-                     help="classify one video frame every S seconds (default 1; 0 = every frame)")
+    cls.add_argument(
+        "--threshold", type=float, help="confidence below which a cell is 'unidentified'"
+    )
+    cls.add_argument(
+        "--um-per-px", type=float, help="calibrated scale; default: estimated from red cells"
+    )
+    cls.add_argument(
+        "--video-every",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="classify one video frame every S seconds (default 1; 0 = every frame)",
+    )
 
     sub.add_parser("cameras", help="list the cameras this computer sees")
+    training_commands.register(sub)
     return p
 
 
@@ -62,7 +81,11 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS | {"-h", "--help", "--version"}:
+    if not argv or argv[0] not in COMMANDS | training_commands.COMMANDS | {
+        "-h",
+        "--help",
+        "--version",
+    }:
         argv = ["live", *argv]  # no subcommand: the live pipeline on the saved or demo source
     args = build_parser().parse_args(argv)
     from micro_app.core.errors import MicroAppError
@@ -75,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_classify(args)
         if command == "cameras":
             return cmd_cameras()
+        if command in training_commands.COMMANDS:
+            return training_commands.run(args)
         return cmd_live(args)
     except MicroAppError as exc:
         print(f"micro-app: {exc}", file=sys.stderr)
@@ -90,7 +115,9 @@ def load_engine(model: Path | None, threshold: float | None, um_per_px: float | 
     from micro_app.core.settings import load_settings
 
     settings = load_settings()
-    folder = model or (Path(settings.model_dir) if settings.model_dir else None) or default_model_dir()
+    folder = (
+        model or (Path(settings.model_dir) if settings.model_dir else None) or default_model_dir()
+    )
     package = None
     if folder is None:
         print(
@@ -116,12 +143,18 @@ def cmd_classify(args: argparse.Namespace) -> int:
         print(f"{path}: {len(result.cells)} cells {result.counts()}")
 
     report = classify_paths(
-        engine, args.paths, args.out, settings=settings.to_dict(),
+        engine,
+        args.paths,
+        args.out,
+        settings=settings.to_dict(),
         video_every_s=args.video_every,
         on_error=lambda path, msg: print(f"micro-app: skipped: {msg}", file=sys.stderr),
         on_done=done,
     )
-    print(f"{len(report.written)} results, {report.n_cells} cells, {len(report.failed)} failed -> {args.out}")
+    print(
+        f"{len(report.written)} results, {report.n_cells} cells, "
+        f"{len(report.failed)} failed -> {args.out}"
+    )
     return 0 if report.ok else 1
 
 
@@ -153,5 +186,11 @@ def cmd_live(args: argparse.Namespace) -> int:
         from micro_app.core.sources import default_source_spec
 
         spec = default_source_spec()
-    return run_live(engine, spec, seconds=args.seconds, out=args.out,
-                    snapshot_every=args.snapshot_every, settings=settings.to_dict())
+    return run_live(
+        engine,
+        spec,
+        seconds=args.seconds,
+        out=args.out,
+        snapshot_every=args.snapshot_every,
+        settings=settings.to_dict(),
+    )

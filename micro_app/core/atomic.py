@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], *, overwrite: bool = True) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool = True) -> Path:
     """Call ``write(tmp_path)`` then move the finished file to ``path``.
 
     Raises ``FileExistsError`` when ``overwrite`` is false and ``path`` exists.

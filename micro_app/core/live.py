@@ -85,14 +85,21 @@ def run_live(
             print_fn(
                 f"{pipe.source.name}: camera {pipe.capture.fps:5.1f} fps, inference "
                 f"{pipe.inference.fps:5.1f} fps, latency {res.latency_ms if res else 0:6.1f} ms, "
-                f"dropped {pipe.frames.dropped}, {engine.device}, cells {res.counts() if res else {}}"
+                f"dropped {pipe.frames.dropped}, {engine.device}, "
+                f"cells {res.counts() if res else {}}"
             )
             if next_snap is not None and out is not None and time.monotonic() >= next_snap:
                 pair = pipe.latest_pair()
                 if pair:
                     frame, result = pair
-                    paths = write_snapshot(out, frame.image, result, draw_overlay(frame.image, result),
-                                           source=pipe.source.describe(), settings=settings)
+                    paths = write_snapshot(
+                        out,
+                        frame.image,
+                        result,
+                        draw_overlay(frame.image, result),
+                        source=pipe.source.describe(),
+                        settings=settings,
+                    )
                     print_fn(f"snapshot: {paths.sidecar}")
                 next_snap += snapshot_every or 0
             if not pipe.capture.is_alive():

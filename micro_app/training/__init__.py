@@ -1,0 +1,1 @@
+"""Training, evaluation, export and explanation of model packages (imports TensorFlow lazily)."""
