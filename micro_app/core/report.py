@@ -1,0 +1,154 @@
+"""A one-page slide report as a PNG: counts, settings, model card and a few snapshots.
+
+Rendered with OpenCV on a white A4-proportioned page (no Qt), so the CLI and the window
+produce the same page.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from micro_app.core.atomic import atomic_write_bytes
+from micro_app.core.errors import MicroAppError
+from micro_app.core.export import encode_png
+from micro_app.core.imageio import read_image_rgb
+from micro_app.core.overlay import class_colour
+from micro_app.core.slide import SlideSession
+
+PAGE_W, PAGE_H = 1240, 1754  # A4 at 150 dpi
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+INK = (20, 20, 20)
+GREY = (110, 110, 110)
+
+
+class _Page:
+    def __init__(self) -> None:
+        self.img = np.full((PAGE_H, PAGE_W, 3), 255, np.uint8)
+        self.y = 70
+
+    def text(
+        self,
+        s: str,
+        size: float = 0.7,
+        colour: tuple[int, int, int] = INK,
+        x: int = 70,
+        bold: bool = False,
+        advance: bool = True,
+    ) -> None:
+        cv2.putText(self.img, s, (x, self.y), FONT, size, colour, 2 if bold else 1, cv2.LINE_AA)
+        if advance:
+            self.y += int(38 * size) + 8
+
+    def gap(self, px: int = 14) -> None:
+        self.y += px
+
+
+def _ascii(s: Any) -> str:
+    return str(s).replace("µ", "u").encode("ascii", "replace").decode()
+
+
+def render_report(
+    session: SlideSession,
+    *,
+    model_card: dict[str, Any] | None,
+    settings: dict[str, Any],
+    snapshot_images: list[Path],
+) -> np.ndarray:
+    st = session.status()
+    page = _Page()
+    page.text(f"micro_app differential - {_ascii(session.name)}", 1.1, bold=True)
+    page.text(
+        f"started {session.started}   cells counted {st.total} of target {st.target}", 0.6, GREY
+    )
+    page.gap()
+    # counts table with bars
+    page.text("Differential count", 0.85, bold=True)
+    classes = model_card.get("classes", []) if model_card else []
+    for label in sorted(st.counts, key=lambda k: -st.counts[k]):
+        n, pct = st.counts[label], st.percentages[label]
+        page.text(f"{_ascii(label):<16}", 0.65, advance=False)
+        page.text(f"{n:>4}   {pct:5.1f} %", 0.65, x=330, advance=False)
+        x0, y0 = 520, page.y - 18
+        cv2.rectangle(
+            page.img, (x0, y0), (x0 + int(6 * pct), y0 + 18), class_colour(label, classes), -1
+        )
+        page.y += 34
+    if not st.counts:
+        page.text("no cells counted", 0.65, GREY)
+    for w in st.warnings:
+        page.text("WARNING  " + _ascii(w), 0.62, (200, 30, 30))
+    corrections = session.corrections()
+    page.text(f"{len(corrections)} cell(s) corrected in review", 0.6, GREY)
+    page.gap()
+    page.text("Model", 0.85, bold=True)
+    if model_card:
+        for key in ("name", "version", "scope", "sha256"):
+            page.text(f"{key}: {_ascii(model_card.get(key))}", 0.55)
+        page.text("classes: " + _ascii(", ".join(classes)), 0.55)
+    else:
+        page.text("no model: cells located, not classified", 0.55)
+    page.gap()
+    page.text("Settings", 0.85, bold=True)
+    flat = json.dumps(settings, sort_keys=True, ensure_ascii=True)
+    for i in range(0, min(len(flat), 110 * 6), 110):
+        page.text(flat[i : i + 110], 0.45, GREY)
+    page.gap()
+    if snapshot_images:
+        page.text("Snapshots", 0.85, bold=True)
+        _paste_thumbs(page, snapshot_images[-4:])
+    page.y = PAGE_H - 40
+    page.text("Decision support only: a qualified person reviews every differential.", 0.5, GREY)
+    return page.img
+
+
+def _paste_thumbs(page: _Page, paths: list[Path]) -> None:
+    w = (PAGE_W - 140 - 3 * 20) // 4
+    x = 70
+    for p in paths:
+        try:
+            img = read_image_rgb(p)
+        except MicroAppError:  # a snapshot deleted meanwhile leaves a gap, not a failed report
+            continue
+        h = int(img.shape[0] * w / img.shape[1])
+        if page.y + h > PAGE_H - 60:
+            break
+        page.img[page.y : page.y + h, x : x + w] = cv2.resize(
+            img, (w, h), interpolation=cv2.INTER_AREA
+        )
+        x += w + 20
+    page.y += 10
+
+
+def finish_slide(
+    session: SlideSession,
+    folder: Path,
+    *,
+    model_card: dict[str, Any] | None,
+    settings: dict[str, Any],
+) -> dict[str, Path]:
+    """Write ``<slide>_cells.csv``, ``<slide>.json`` and ``<slide>_report.png``; never overwrite."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, n = session.name, 1
+    while any((folder / f"{stem}{s}").exists() for s in ("_cells.csv", ".json", "_report.png")):
+        n += 1
+        stem = f"{session.name}_{n}"
+    annotated = [p.with_name(p.name.replace(".json", "_annotated.png")) for p in session.snapshots]
+    page = render_report(
+        session,
+        model_card=model_card,
+        settings=settings,
+        snapshot_images=[p for p in annotated if p.is_file()],
+    )
+    return {
+        "csv": session.write_csv(folder / f"{stem}_cells.csv"),
+        "json": session.write_json(folder / f"{stem}.json"),
+        "report": atomic_write_bytes(
+            folder / f"{stem}_report.png", encode_png(page), overwrite=False
+        ),
+    }

@@ -1,0 +1,200 @@
+"""One slide's differential count: every counted cell once, with its review corrections.
+
+The live view feeds each ``FrameResult`` to ``SlideSession.add_result``; the tracker decides
+when a cell is counted. A user's correction is kept beside the model's prediction and both
+go into every export.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
+from micro_app.core.geometry import Box
+from micro_app.core.results import FrameResult
+from micro_app.core.tracking import CellTracker, Track
+
+DEFAULT_WATCH = {"unidentified": 0.10, "ig": 0.05, "blast": 0.01, "erythroblast": 0.05}
+THUMB = 64
+
+
+@dataclass
+class SlideCell:
+    cell_id: int
+    predicted: str
+    confidence: float
+    probabilities: dict[str, float]
+    box: Box
+    frame_seq: int
+    time: str
+    thumbnail: np.ndarray | None = None
+    corrected: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.corrected or self.predicted
+
+
+@dataclass
+class CountStatus:
+    counts: dict[str, int]
+    total: int
+    target: int
+    percentages: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.total >= self.target
+
+
+class SlideSession:
+    def __init__(
+        self,
+        name: str = "",
+        target: int = 100,
+        threshold: float = 0.5,
+        watch: dict[str, float] | None = None,
+        tracker: CellTracker | None = None,
+    ) -> None:
+        if target < 1:
+            raise ValueError(f"differential target must be at least 1 cell, got {target}")
+        self.name = name or "slide_" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.target = target
+        self.threshold = threshold
+        self.watch = dict(DEFAULT_WATCH if watch is None else watch)
+        self.tracker = tracker or CellTracker()
+        self.cells: dict[int, SlideCell] = {}
+        self.snapshots: list[Path] = []
+        self.started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+    # -- live updates ----------------------------------------------------------------------
+    def add_result(self, result: FrameResult, image: np.ndarray | None = None) -> list[int]:
+        """Track the cells of one frame; returns the track id of each cell (in order)."""
+        ids, newly = self.tracker.update(result)
+        for track in newly:
+            self.cells[track.track_id] = self._record(track, result, image)
+        # while a counted cell stays in view its vote keeps improving
+        for tid in ids:
+            if tid in self.cells:
+                self._refresh(self.cells[tid], self.tracker.tracks[tid])
+        return ids
+
+    def _record(self, track: Track, result: FrameResult, image: np.ndarray | None) -> SlideCell:
+        thumb = None
+        if image is not None:
+            b = track.box
+            crop = image[max(0, b.y0) : b.y1, max(0, b.x0) : b.x1]
+            if crop.size:
+                thumb = cv2.resize(crop, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+        cell = SlideCell(
+            cell_id=track.track_id,
+            predicted="",
+            confidence=0.0,
+            probabilities={},
+            box=track.box,
+            frame_seq=result.frame_seq,
+            time=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            thumbnail=thumb,
+        )
+        self._refresh(cell, track)
+        return cell
+
+    def _refresh(self, cell: SlideCell, track: Track) -> None:
+        cell.probabilities = track.probabilities
+        cell.predicted = track.label(self.threshold)
+        cell.confidence = max(cell.probabilities.values(), default=0.0)
+
+    # -- review ----------------------------------------------------------------------------
+    def correct(self, cell_id: int, label: str) -> None:
+        if cell_id not in self.cells:
+            raise KeyError(f"cell {cell_id} is not counted on this slide")
+        cell = self.cells[cell_id]
+        cell.corrected = None if label == cell.predicted else label
+
+    def corrections(self) -> dict[int, dict[str, str]]:
+        return {
+            c.cell_id: {"predicted": c.predicted, "corrected": c.corrected}
+            for c in self.cells.values()
+            if c.corrected
+        }
+
+    # -- counts ----------------------------------------------------------------------------
+    def status(self) -> CountStatus:
+        counts: dict[str, int] = {}
+        for c in self.cells.values():
+            counts[c.label] = counts.get(c.label, 0) + 1
+        total = sum(counts.values())
+        pct = {k: 100.0 * v / total for k, v in counts.items()} if total else {}
+        warnings = []
+        for label, share in self.watch.items():
+            if total and counts.get(label, 0) / total > share:
+                warnings.append(
+                    f"{label}: {pct[label]:.1f}% of {total} cells, above the {share:.0%} alert"
+                )
+        return CountStatus(counts, total, self.target, pct, warnings)
+
+    # -- export ----------------------------------------------------------------------------
+    def csv_text(self) -> str:
+        classes = sorted({k for c in self.cells.values() for k in c.probabilities})
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(
+            [
+                "cell_id",
+                "label",
+                "predicted",
+                "corrected",
+                "confidence",
+                "frame_seq",
+                "time",
+                "x0",
+                "y0",
+                "x1",
+                "y1",
+                *[f"p_{k}" for k in classes],
+            ]
+        )
+        for c in sorted(self.cells.values(), key=lambda c: c.cell_id):
+            w.writerow(
+                [
+                    c.cell_id,
+                    c.label,
+                    c.predicted,
+                    c.corrected or "",
+                    f"{c.confidence:.6f}",
+                    c.frame_seq,
+                    c.time,
+                    *c.box.as_list(),
+                    *[f"{c.probabilities.get(k, 0.0):.6f}" for k in classes],
+                ]
+            )
+        return buf.getvalue()
+
+    def to_dict(self) -> dict[str, Any]:
+        st = self.status()
+        return {
+            "slide": self.name,
+            "started": self.started,
+            "target": self.target,
+            "counts": st.counts,
+            "total": st.total,
+            "percentages": {k: round(v, 2) for k, v in st.percentages.items()},
+            "warnings": st.warnings,
+            "corrections": {str(k): v for k, v in self.corrections().items()},
+            "snapshots": [str(p) for p in self.snapshots],
+        }
+
+    def write_csv(self, path: Path) -> Path:
+        return atomic_write_bytes(path, self.csv_text().encode("utf-8"), overwrite=False)
+
+    def write_json(self, path: Path) -> Path:
+        return atomic_write_json(path, self.to_dict(), overwrite=False)

@@ -1,0 +1,109 @@
+"""Follow cells from frame to frame so that a cell in view for many frames counts once.
+
+Matching is greedy by centre distance, relative to the cell's own size (no fixed pixel
+counts): a cell matches the nearest live track whose centre lies within ``match_radius``
+box widths. A track is *counted* once it was seen in ``min_hits`` frames; its label is the
+class with the highest summed probability over all its frames (a vote that steadies the
+flicker of single frames).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from micro_app.core.geometry import Box
+from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED, CellResult, FrameResult
+
+
+@dataclass
+class Track:
+    track_id: int
+    box: Box
+    first_seq: int
+    last_seq: int
+    hits: int = 1
+    prob_sum: dict[str, float] = field(default_factory=dict)
+    label_votes: dict[str, int] = field(default_factory=dict)
+    best_confidence: float = 0.0
+    counted: bool = False
+
+    def add(self, cell: CellResult, seq: int) -> None:
+        self.box = cell.box
+        self.last_seq = seq
+        self.hits += 1
+        self._accumulate(cell)
+
+    def _accumulate(self, cell: CellResult) -> None:
+        for k, v in cell.probabilities.items():
+            self.prob_sum[k] = self.prob_sum.get(k, 0.0) + v
+        self.label_votes[cell.label] = self.label_votes.get(cell.label, 0) + 1
+        self.best_confidence = max(self.best_confidence, cell.confidence)
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        total = sum(self.prob_sum.values())
+        return {k: v / total for k, v in self.prob_sum.items()} if total else {}
+
+    def label(self, threshold: float) -> str:
+        probs = self.probabilities
+        if not probs:
+            return max(self.label_votes, key=lambda k: self.label_votes[k], default=UNCLASSIFIED)
+        best = max(probs, key=lambda k: probs[k])
+        return best if probs[best] >= threshold else UNIDENTIFIED
+
+
+class CellTracker:
+    def __init__(self, match_radius: float = 0.6, max_gap: int = 10, min_hits: int = 3) -> None:
+        if match_radius <= 0 or max_gap < 0 or min_hits < 1:
+            raise ValueError(
+                f"invalid tracker settings: match_radius={match_radius}, max_gap={max_gap}, "
+                f"min_hits={min_hits}"
+            )
+        self.match_radius = match_radius
+        self.max_gap = max_gap
+        self.min_hits = min_hits
+        self.tracks: dict[int, Track] = {}
+        self._ids = itertools.count(1)
+
+    def reset(self) -> None:
+        self.tracks.clear()
+
+    def update(self, result: FrameResult) -> tuple[list[int], list[Track]]:
+        """Assign each cell of ``result`` a track id; returns the ids (one per cell, in order)
+        and the tracks that became counted with this frame."""
+        seq = result.frame_seq
+        for tid in [t.track_id for t in self.tracks.values() if seq - t.last_seq > self.max_gap]:
+            del self.tracks[tid]  # gone from view: a counted cell lives on in the slide session
+        live = [t for t in self.tracks.values() if t.last_seq < seq]
+        pairs: list[tuple[float, int, int]] = []
+        for ci, cell in enumerate(result.cells):
+            cx, cy = cell.box.center
+            for t in live:
+                tx, ty = t.box.center
+                d = float(np.hypot(cx - tx, cy - ty))
+                if d <= self.match_radius * max(cell.box.width, t.box.width):
+                    pairs.append((d, ci, t.track_id))
+        pairs.sort()
+        ids: list[int | None] = [None] * len(result.cells)
+        used: set[int] = set()
+        for _, ci, tid in pairs:
+            if ids[ci] is None and tid not in used:
+                ids[ci] = tid
+                used.add(tid)
+                self.tracks[tid].add(result.cells[ci], seq)
+        newly: list[Track] = []
+        for ci, cell in enumerate(result.cells):
+            if ids[ci] is None:
+                tid = next(self._ids)
+                track = Track(tid, cell.box, seq, seq)
+                track._accumulate(cell)
+                self.tracks[tid] = track
+                ids[ci] = tid
+            track = self.tracks[ids[ci]]  # type: ignore[index]
+            if not track.counted and track.hits >= self.min_hits:
+                track.counted = True
+                newly.append(track)
+        return [int(i) for i in ids if i is not None], newly

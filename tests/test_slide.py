@@ -1,0 +1,116 @@
+"""Differential count: a cell in view for many frames counts once; corrections are kept."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from micro_app.core.calibration import um_per_px_from_line
+from micro_app.core.errors import SettingsError
+from micro_app.core.geometry import Box
+from micro_app.core.report import finish_slide
+from micro_app.core.results import UNIDENTIFIED, CellResult, FrameResult
+from micro_app.core.slide import SlideSession
+from micro_app.core.tracking import CellTracker
+
+
+def cell(x: int, y: int, label: str = "lymphocyte", p: float = 0.9, size: int = 60) -> CellResult:
+    other = "neutrophil" if label != "neutrophil" else "lymphocyte"
+    return CellResult(
+        box=Box(x, y, x + size, y + size), nucleus_box=Box(x + 20, y + 20, x + 40, y + 40),
+        label=label, confidence=p, probabilities={label: p, other: 1 - p},
+    )
+
+
+def frame(seq: int, *cells: CellResult) -> FrameResult:
+    return FrameResult(frame_seq=seq, timestamp=float(seq), image_size=(480, 640), cells=cells,
+                       um_per_px=0.12, scale_source="estimated", latency_ms=5.0)
+
+
+def test_a_cell_that_stays_in_view_counts_once() -> None:
+    session = SlideSession(target=100)
+    for seq in range(50):  # the stage drifts 3 px per frame
+        session.add_result(frame(seq, cell(100 + 3 * seq, 100), cell(400, 300, "neutrophil")))
+    st = session.status()
+    assert st.total == 2
+    assert st.counts == {"lymphocyte": 1, "neutrophil": 1}
+    assert st.percentages == {"lymphocyte": 50.0, "neutrophil": 50.0}
+
+
+def test_a_flash_is_not_counted_and_a_new_cell_is() -> None:
+    session = SlideSession()
+    session.add_result(frame(0, cell(100, 100)))  # one frame only: not yet counted
+    assert session.status().total == 0
+    for seq in range(1, 5):
+        session.add_result(frame(seq, cell(100, 100)))
+    for seq in range(30, 35):  # much later, another cell elsewhere
+        session.add_result(frame(seq, cell(400, 100)))
+    assert session.status().total == 2
+
+
+def test_the_label_is_a_vote_over_frames() -> None:
+    session = SlideSession(threshold=0.5)
+    labels = ["lymphocyte", "lymphocyte", "neutrophil", "lymphocyte", "lymphocyte"]
+    for seq, lab in enumerate(labels):
+        session.add_result(frame(seq, cell(100, 100, lab, 0.8)))
+    (only,) = session.cells.values()
+    assert only.predicted == "lymphocyte"
+
+
+def test_low_confidence_track_is_unidentified() -> None:
+    session = SlideSession(threshold=0.7)
+    for seq in range(4):
+        session.add_result(frame(seq, cell(100, 100, "lymphocyte", 0.55)))
+    assert session.status().counts == {UNIDENTIFIED: 1}
+
+
+def test_correction_is_kept_beside_the_prediction(tmp_path: Path) -> None:
+    session = SlideSession(name="s1")
+    image = np.full((480, 640, 3), 200, np.uint8)
+    for seq in range(4):
+        session.add_result(frame(seq, cell(100, 100)), image)
+    (cid,) = session.cells
+    session.correct(cid, "monocyte")
+    assert session.status().counts == {"monocyte": 1}
+    assert session.corrections() == {cid: {"predicted": "lymphocyte", "corrected": "monocyte"}}
+    paths = finish_slide(session, tmp_path, model_card=None, settings={"a": 1})
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert rows[0]["predicted"] == "lymphocyte" and rows[0]["corrected"] == "monocyte"
+    assert rows[0]["label"] == "monocyte"
+    doc = json.loads(paths["json"].read_text())
+    assert doc["corrections"] == {str(cid): {"predicted": "lymphocyte", "corrected": "monocyte"}}
+    page = cv2.imread(str(paths["report"]))
+    assert page is not None and page.shape[0] > page.shape[1]  # portrait page
+    again = finish_slide(session, tmp_path, model_card=None, settings={})
+    assert again["csv"] != paths["csv"]  # never overwrites the first report
+    session.correct(cid, "lymphocyte")  # back to the prediction: no correction left
+    assert session.corrections() == {}
+    with pytest.raises(KeyError):
+        session.correct(999, "monocyte")
+
+
+def test_watched_class_above_its_share_warns() -> None:
+    session = SlideSession(watch={"blast": 0.2})
+    for seq in range(4):
+        session.add_result(frame(seq, cell(100, 100, "blast"), cell(400, 100), cell(400, 300)))
+    st = session.status()
+    assert st.total == 3 and any("blast" in w for w in st.warnings)
+
+
+def test_tracker_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="min_hits=0"):
+        CellTracker(min_hits=0)
+
+
+def test_calibration_from_a_stage_micrometer_line() -> None:
+    assert um_per_px_from_line((0, 0), (400, 0), 100.0) == pytest.approx(0.25)
+    with pytest.raises(SettingsError, match="positive"):
+        um_per_px_from_line((0, 0), (400, 0), 0)
+    with pytest.raises(SettingsError, match="longer"):
+        um_per_px_from_line((0, 0), (3, 4), 10)
