@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def load_engine(model: Path | None, threshold: float | None, um_per_px: float | None) -> Any:
+def load_engine(
+    model: Path | None, threshold: float | None, um_per_px: float | None, *, live: bool = False
+) -> Any:
     """The engine with the chosen model, the saved one, or the shipped default."""
     from micro_app.core.engine import Engine, EngineParams
     from micro_app.core.models import default_model_dir, load_package
@@ -131,7 +133,8 @@ def load_engine(model: Path | None, threshold: float | None, um_per_px: float | 
         threshold=threshold if threshold is not None else settings.engine.threshold,
         um_per_px=um_per_px if um_per_px is not None else settings.engine.um_per_px,
     )
-    return Engine(package, settings.preprocess, settings.locate, engine_params), settings
+    engine = Engine(package, settings.preprocess, settings.locate, engine_params, smooth_scale=live)
+    return engine, settings
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -173,7 +176,7 @@ def cmd_cameras() -> int:
 def cmd_live(args: argparse.Namespace) -> int:
     from micro_app.core.live import run_live
 
-    engine, settings = load_engine(args.model, args.threshold, args.um_per_px)
+    engine, settings = load_engine(args.model, args.threshold, args.um_per_px, live=True)
     if args.demo:
         spec = "demo"
     elif args.source is not None:

@@ -76,8 +76,9 @@ def test_without_a_model_cells_are_located_not_classified() -> None:
 
 
 def test_field_model_classifies_the_whole_frame(tmp_path: Path) -> None:
-    card = ModelCard(name="field", version="1", classes=TINY_CLASSES, input_size=(32, 32),
-                     scope="field")
+    card = ModelCard(
+        name="field", version="1", classes=TINY_CLASSES, input_size=(32, 32), scope="field"
+    )
     folder = save_package(build_colour_model(), card, tmp_path / "field")
     image = np.zeros((120, 160, 3), np.uint8)
     image[..., 2] = 220  # a blue field
@@ -108,8 +109,13 @@ def test_inference_thread_takes_the_newest_frame_and_stops(tiny_package: Path) -
     errors: list[Exception] = []
     capture = CaptureThread(DemoSource(seed=1), frames, on_error=errors.append)
     seen: list[tuple[int, int]] = []
-    worker = InferenceThread(engine, frames, results, on_error=errors.append,
-                             on_result=lambda f, r: seen.append((f.seq, r.frame_seq)))
+    worker = InferenceThread(
+        engine,
+        frames,
+        results,
+        on_error=errors.append,
+        on_result=lambda f, r: seen.append((f.seq, r.frame_seq)),
+    )
     before = set(threading.enumerate())
     capture.start()
     worker.start()
@@ -127,3 +133,17 @@ def test_inference_thread_takes_the_newest_frame_and_stops(tiny_package: Path) -
     assert frames.dropped > 0 and worker.skipped > 0  # the demo outruns the model: frames skipped
     assert not capture.is_alive() and not worker.is_alive()
     assert set(threading.enumerate()) <= before
+
+
+def test_live_scale_is_smoothed_over_frames() -> None:
+    src = DemoSource(seed=4)
+    src.open()
+    frames = [src.read() for _ in range(12)]
+    src.close()
+    single = Engine(None)
+    smooth = Engine(None, smooth_scale=True)
+    raw = [single.process(f.image).um_per_px for f in frames if f is not None]
+    smoothed = [smooth.process(f.image).um_per_px for f in frames if f is not None]
+    assert np.std(smoothed[4:]) < np.std(raw[4:])
+    truth = 1.0 / src.px_per_um
+    assert abs(np.median(smoothed) - truth) / truth < 0.15

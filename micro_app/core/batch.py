@@ -89,15 +89,26 @@ def classify_paths(
         stem = _unique_stem(stem, taken)
         files = {"input": str(path), "annotated": f"{stem}_annotated.png"}
         extra = {"input": {"path": str(path), "frame_index": frame_index}}
-        doc = build_sidecar(result, source={"kind": "file", "path": str(path)}, settings=settings,
-                            files=files, extra=extra)
+        doc = build_sidecar(
+            result,
+            source={"kind": "file", "path": str(path)},
+            settings=settings,
+            files=files,
+            extra=extra,
+        )
         atomic_write_bytes(out_dir / files["annotated"], encode_png(draw_overlay(image, result)))
         report.written.append(atomic_write_json(out_dir / f"{stem}.json", doc))
         for i, cell in enumerate(result.cells):
             row: dict[str, Any] = {
-                "input": str(path), "frame": "" if frame_index is None else frame_index,
-                "cell_id": i, "x0": cell.box.x0, "y0": cell.box.y0, "x1": cell.box.x1,
-                "y1": cell.box.y1, "label": cell.label, "predicted": cell.predicted,
+                "input": str(path),
+                "frame": "" if frame_index is None else frame_index,
+                "cell_id": i,
+                "x0": cell.box.x0,
+                "y0": cell.box.y0,
+                "x1": cell.box.x1,
+                "y1": cell.box.y1,
+                "label": cell.label,
+                "predicted": cell.predicted,
                 "confidence": f"{cell.confidence:.6f}",
             }
             for c in classes:
@@ -120,8 +131,19 @@ def classify_paths(
             log.warning("skipped %s: %s", path, msg)
             if on_error:
                 on_error(path, msg)
-    header = ["input", "frame", "cell_id", "x0", "y0", "x1", "y1", "label", "predicted",
-              "confidence", *[f"p_{c}" for c in classes]]
+    header = [
+        "input",
+        "frame",
+        "cell_id",
+        "x0",
+        "y0",
+        "x1",
+        "y1",
+        "label",
+        "predicted",
+        "confidence",
+        *[f"p_{c}" for c in classes],
+    ]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
     writer.writeheader()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -17,7 +18,14 @@ import numpy as np
 
 from micro_app.core.frame import Frame
 from micro_app.core.geometry import Box
-from micro_app.core.locate import Cell, LocateParams, extract_crops, locate_cells
+from micro_app.core.locate import (
+    Cell,
+    LocateParams,
+    LocateResult,
+    estimate_um_per_px,
+    extract_crops,
+    locate_cells,
+)
 from micro_app.core.mailbox import Mailbox
 from micro_app.core.models.classifier import Classifier
 from micro_app.core.models.package import ModelPackage
@@ -58,11 +66,16 @@ class Engine:
         preprocess: PreprocessParams | None = None,
         locate: LocateParams | None = None,
         params: EngineParams | None = None,
+        *,
+        smooth_scale: bool = False,
     ) -> None:
+        """``smooth_scale``: for a live stream of one slide, use the median of the recent
+        red-cell scale estimates instead of each frame's own (which jitters by ~10%)."""
         self.preprocess = preprocess or PreprocessParams()
         self.locate = locate or LocateParams()
         self.params = params or EngineParams()
         self.classifier = Classifier(package) if package is not None else None
+        self._scales: deque[float] | None = deque(maxlen=31) if smooth_scale else None
 
     @property
     def device(self) -> str:
@@ -76,14 +89,18 @@ class Engine:
             return self.classifier.card.unidentified_threshold
         return DEFAULT_THRESHOLD
 
-    def process(self, image: np.ndarray, seq: int = 0, timestamp: float | None = None) -> FrameResult:
+    def process(
+        self, image: np.ndarray, seq: int = 0, timestamp: float | None = None
+    ) -> FrameResult:
         t0 = time.perf_counter()
-        loc = locate_cells(image, self.preprocess, self.locate, self.params.um_per_px)
+        loc = self._locate(image)
         cells: list[CellResult] = []
         field_result = None
         clf = self.classifier
         if clf is not None and clf.card.scope == "cell":
-            crops = extract_crops(image, self._crop_cells(loc.cells, loc.um_per_px), clf.card.input_size[0])
+            crops = extract_crops(
+                image, self._crop_cells(loc.cells, loc.um_per_px), clf.card.input_size[0]
+            )
             probs = clf.predict(crops)
             for cell, p in zip(loc.cells, probs, strict=True):
                 label, conf, dist = label_from_probs(p, clf.classes, self.threshold)
@@ -109,6 +126,18 @@ class Engine:
             device=self.device,
             mask=loc.mask,
         )
+
+    def _locate(self, image: np.ndarray) -> LocateResult:
+        calibrated = self.params.um_per_px
+        if calibrated is not None or self._scales is None or not self.locate.estimate_scale:
+            return locate_cells(image, self.preprocess, self.locate, calibrated)
+        est = estimate_um_per_px(image)
+        if est is not None:
+            self._scales.append(est)
+        if not self._scales:
+            return locate_cells(image, self.preprocess, self.locate, None)
+        loc = locate_cells(image, self.preprocess, self.locate, float(np.median(self._scales)))
+        return replace(loc, scale_source="estimated")
 
     def _crop_cells(self, cells: list[Cell], um_per_px: float) -> list[Cell]:
         """Re-frame crops to the card's crop size in µm, so the model sees its training scale."""

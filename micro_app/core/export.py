@@ -61,7 +61,9 @@ def encode_png(image_rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def encode_ome_tiff(image_rgb: np.ndarray, um_per_px: float | None, description: dict[str, Any]) -> bytes:
+def encode_ome_tiff(
+    image_rgb: np.ndarray, um_per_px: float | None, description: dict[str, Any]
+) -> bytes:
     import tifffile
 
     metadata: dict[str, Any] = {"axes": "YXS", "Name": str(description.get("name", "snapshot"))}

@@ -10,7 +10,9 @@ from pathlib import Path
 FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"
 
 
-def setup_logging(level: int = logging.INFO, log_folder: Path | None = None, console: bool = False) -> Path | None:
+def setup_logging(
+    level: int = logging.INFO, log_folder: Path | None = None, console: bool = False
+) -> Path | None:
     """Configure the ``micro_app`` logger once; returns the log file path (None if unwritable)."""
     logger = logging.getLogger("micro_app")
     if getattr(logger, "_micro_app_configured", False):
@@ -24,7 +26,9 @@ def setup_logging(level: int = logging.INFO, log_folder: Path | None = None, con
         folder = log_folder or log_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "micro_app.log"
-        fh = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        fh = logging.handlers.RotatingFileHandler(
+            path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
         fh.setFormatter(logging.Formatter(FORMAT))
         logger.addHandler(fh)
     except OSError:

@@ -66,18 +66,33 @@ def draw_overlay(
             t = thick * 2 if opts.selected == i else thick
             cv2.rectangle(out, (b.x0, b.y0), (b.x1 - 1, b.y1 - 1), colour, t, cv2.LINE_AA)
         if opts.labels:
-            text = cell.label if cell.label == UNCLASSIFIED else f"{cell.label} {cell.confidence:.0%}"
+            text = (
+                cell.label if cell.label == UNCLASSIFIED else f"{cell.label} {cell.confidence:.0%}"
+            )
             _label(out, text, b.x0, b.y0, colour, scale)
     if result.field_result is not None:
         fr = result.field_result
-        _label(out, f"field: {fr.label} {fr.confidence:.0%}", 4, 4, (255, 255, 255), scale * 1.2, top=True)
+        _label(
+            out,
+            f"field: {fr.label} {fr.confidence:.0%}",
+            4,
+            4,
+            (255, 255, 255),
+            scale * 1.2,
+            top=True,
+        )
     if opts.scale_bar and result.scale_source == "calibrated":
         draw_scale_bar(out, result.um_per_px)
     return out
 
 
 def _label(
-    img: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int], scale: float,
+    img: np.ndarray,
+    text: str,
+    x: int,
+    y: int,
+    colour: tuple[int, int, int],
+    scale: float,
     top: bool = False,
 ) -> None:
     fs = 0.5 * scale * 1.4
@@ -118,4 +133,6 @@ def draw_scale_bar(img: np.ndarray, um_per_px: float) -> None:
     cv2.rectangle(img, (x0, y - bar_h), (x1, y), (255, 255, 255), -1)
     text = f"{length_um:g} um"
     (tw, _), _ = cv2.getTextSize(text, FONT, 0.5, 1)
-    cv2.putText(img, text, (x0 + (px - tw) // 2, y - bar_h - 6), FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(
+        img, text, (x0 + (px - tw) // 2, y - bar_h - 6), FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA
+    )

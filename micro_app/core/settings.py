@@ -105,7 +105,9 @@ def load_settings(folder: Path | None = None) -> AppSettings:
             where = f"kept as {bad}"
         except OSError:
             where = "left in place"
-        log.warning("settings file %s is invalid (%s): using defaults, old file %s", path, exc, where)
+        log.warning(
+            "settings file %s is invalid (%s): using defaults, old file %s", path, exc, where
+        )
         return AppSettings()
 
 

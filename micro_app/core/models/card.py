@@ -73,14 +73,19 @@ class ModelCard:
     def __post_init__(self) -> None:
         _check(bool(self.name.strip()), "card 'name' is empty")
         _check(bool(self.version.strip()), "card 'version' is empty")
-        _check(len(self.classes) >= 2, f"card 'classes' needs at least 2 names, got {list(self.classes)}")
+        _check(
+            len(self.classes) >= 2,
+            f"card 'classes' needs at least 2 names, got {list(self.classes)}",
+        )
         _check(
             len(set(self.classes)) == len(self.classes),
             f"card 'classes' has duplicates: {list(self.classes)}",
         )
         _check("unidentified" not in self.classes, "card 'classes' may not contain 'unidentified'")
         h, w = self.input_size
-        _check(8 <= h <= 4096 and 8 <= w <= 4096, f"card 'input_size' out of range: {self.input_size}")
+        _check(
+            8 <= h <= 4096 and 8 <= w <= 4096, f"card 'input_size' out of range: {self.input_size}"
+        )
         _check(self.scope in SCOPES, f"card 'scope' must be one of {SCOPES}, got {self.scope!r}")
         _check(
             self.colour_order in COLOUR_ORDERS,
@@ -114,7 +119,9 @@ class ModelCard:
             raise ModelPackageError("card.json must hold a JSON object: rewrite it or re-export")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
-        _check(not unknown, f"card.json has unknown keys {unknown}: remove them or update micro_app")
+        _check(
+            not unknown, f"card.json has unknown keys {unknown}: remove them or update micro_app"
+        )
         for key in ("name", "version", "classes", "input_size"):
             _check(key in data, f"card.json lacks required key {key!r}")
         d = dict(data)
@@ -127,7 +134,9 @@ class ModelCard:
             d["weights"] = {k: WeightsFile(**v) for k, v in d.get("weights", {}).items()}
             return cls(**d)
         except (TypeError, ValueError, IndexError, KeyError) as exc:
-            raise ModelPackageError(f"card.json is malformed ({exc}): fix the card or re-export") from exc
+            raise ModelPackageError(
+                f"card.json is malformed ({exc}): fix the card or re-export"
+            ) from exc
 
     @classmethod
     def read(cls, folder: Path) -> ModelCard:
@@ -137,7 +146,9 @@ class ModelCard:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelPackageError(f"{path} is not valid JSON ({exc}): re-export the model") from exc
+            raise ModelPackageError(
+                f"{path} is not valid JSON ({exc}): re-export the model"
+            ) from exc
         return cls.from_dict(data)
 
     def summary(self) -> dict[str, Any]:

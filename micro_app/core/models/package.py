@@ -107,7 +107,9 @@ def check_model_matches_card(model: Any, card: ModelCard) -> None:
         )
 
 
-def save_package(model: Any, card: ModelCard, folder: Path | str, *, overwrite: bool = False) -> Path:
+def save_package(
+    model: Any, card: ModelCard, folder: Path | str, *, overwrite: bool = False
+) -> Path:
     """Write ``model`` and ``card`` as a package; the folder appears complete or not at all."""
     folder = Path(folder)
     if folder.exists() and not overwrite:

@@ -45,7 +45,7 @@ _OD_NUCLEUS = {
     "neutrophil": _od((96, 48, 132)),
     "lymphocyte": _od((80, 38, 118)),
     "monocyte": _od((124, 84, 160)),
-    "eosinophil": _od((100, 52, 136)),
+    "eosinophil": _od((84, 50, 140)),
 }
 _OD_EOS_GRANULE = _od((226, 124, 88))
 
