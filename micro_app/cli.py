@@ -13,13 +13,15 @@ from micro_app.training import commands as training_commands  # parsers only, no
 
 EPILOG = """\
 examples:
+  micro-app                                   the live window (camera, else the demo smear)
+  micro-app --demo --screenshot shot.png --quit-after 5
   micro-app live --demo --seconds 10          run the live pipeline on the demo smear
   micro-app classify field.jpg slides/ --out results/
   micro-app cameras                           list the cameras this computer sees
 """
 
 
-COMMANDS = {"live", "classify", "cameras"}
+COMMANDS = {"window", "live", "classify", "cameras"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"micro-app {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    win = sub.add_parser("window", help="the live window (the default when no command is given)")
+    _add_source_args(win)
+    win.add_argument("--model", type=Path, help="model package folder (default: shipped model)")
+    win.add_argument("--screenshot", type=Path, metavar="FILE", help="save a picture of the window")
+    win.add_argument("--quit-after", type=float, metavar="SECONDS", help="close after this long")
 
     live = sub.add_parser("live", help="run the live pipeline in the terminal (no window)")
     _add_source_args(live)
@@ -86,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "--help",
         "--version",
     }:
-        argv = ["live", *argv]  # no subcommand: the live pipeline on the saved or demo source
+        argv = ["window", *argv]  # no subcommand: the window on the saved or first source
     args = build_parser().parse_args(argv)
     from micro_app.core.errors import MicroAppError
     from micro_app.core.logs import setup_logging
@@ -100,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_cameras()
         if command in training_commands.COMMANDS:
             return training_commands.run(args)
+        if command == "window":
+            return cmd_window(args)
         return cmd_live(args)
     except MicroAppError as exc:
         print(f"micro-app: {exc}", file=sys.stderr)
@@ -131,7 +141,7 @@ def load_engine(
         package = load_package(folder)
     engine_params = EngineParams(
         threshold=threshold if threshold is not None else settings.engine.threshold,
-        um_per_px=um_per_px if um_per_px is not None else settings.engine.um_per_px,
+        um_per_px=um_per_px if um_per_px is not None else settings.um_per_px(),
     )
     engine = Engine(package, settings.preprocess, settings.locate, engine_params, smooth_scale=live)
     return engine, settings
@@ -173,18 +183,32 @@ def cmd_cameras() -> int:
     return 0
 
 
+def _spec(args: argparse.Namespace) -> str | None:
+    if args.demo:
+        return "demo"
+    if args.source is not None:
+        return str(args.source)
+    if args.camera is not None:
+        return f"camera:{args.camera}"
+    return None
+
+
+def cmd_window(args: argparse.Namespace) -> int:
+    from micro_app.gui.app import run_window
+
+    quit_after = args.quit_after
+    if args.screenshot is not None and quit_after is None:
+        quit_after = 5.0
+    return run_window(
+        source=_spec(args), model=args.model, screenshot=args.screenshot, quit_after=quit_after
+    )
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     from micro_app.core.live import run_live
 
     engine, settings = load_engine(args.model, args.threshold, args.um_per_px, live=True)
-    if args.demo:
-        spec = "demo"
-    elif args.source is not None:
-        spec = str(args.source)
-    elif args.camera is not None:
-        spec = f"camera:{args.camera}"
-    else:
-        spec = settings.source
+    spec = _spec(args) or settings.source
     if spec == "auto":
         from micro_app.core.sources import default_source_spec
 

@@ -6,6 +6,7 @@ runs it on its own thread on the newest frame of a mailbox, never building a bac
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -76,6 +77,23 @@ class Engine:
         self.params = params or EngineParams()
         self.classifier = Classifier(package) if package is not None else None
         self._scales: deque[float] | None = deque(maxlen=31) if smooth_scale else None
+
+    def derive(
+        self,
+        *,
+        preprocess: PreprocessParams | None = None,
+        locate: LocateParams | None = None,
+        params: EngineParams | None = None,
+    ) -> Engine:
+        """A copy with other parameters that shares the loaded model (no reload, no retrace)."""
+        new = copy.copy(self)
+        new.preprocess = preprocess or self.preprocess
+        new.locate = locate or self.locate
+        new.params = params or self.params
+        if self._scales is not None:
+            keep = new.params.um_per_px == self.params.um_per_px
+            new._scales = deque(self._scales if keep else (), maxlen=self._scales.maxlen)
+        return new
 
     @property
     def device(self) -> str:

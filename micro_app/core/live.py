@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,27 @@ from micro_app.core.sources import open_source
 class LivePipeline:
     """Owns the two worker threads and the two mailboxes; ``stop()`` joins both."""
 
-    def __init__(self, engine: Engine, source_spec: str, rate: float | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        source_spec: str,
+        rate: float | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
         self.source = open_source(source_spec, rate=rate, loop=True)
         self.frames: Mailbox[Frame] = Mailbox()
         self.results: Mailbox[tuple[Frame, FrameResult]] = Mailbox()
         self.errors: list[Exception] = []
         self._errors_lock = threading.Lock()
+        self._on_error = on_error
         self.capture = CaptureThread(self.source, self.frames, on_error=self._error)
         self.inference = InferenceThread(engine, self.frames, self.results, on_error=self._error)
 
     def _error(self, exc: Exception) -> None:
         with self._errors_lock:
             self.errors.append(exc)
+        if self._on_error is not None:
+            self._on_error(exc)
 
     def start(self) -> None:
         self.capture.start()

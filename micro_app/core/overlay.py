@@ -51,7 +51,7 @@ def draw_overlay(
     opts = options or OverlayOptions()
     out = image.copy()
     h, w = out.shape[:2]
-    scale = max(0.4, min(w, h) / 900.0)
+    scale = max(0.7, min(w, h) / 700.0)
     thick = max(1, round(2 * scale))
     classes = result.model["classes"] if result.model else None
     if opts.mask and result.mask is not None and result.mask.shape[:2] == (h, w):

@@ -51,11 +51,26 @@ class AppSettings:
     model_dir: str | None = None  # None: the shipped default model
     snapshot_dir: str | None = None
     objectives: dict[str, float] = field(default_factory=dict)  # objective name -> µm per px
+    objective: str | None = None  # the objective in use; its scale overrides the estimate
+    differential_target: int = 100
 
     def __post_init__(self) -> None:
+        if self.differential_target not in (100, 200, 400):
+            raise SettingsError(
+                "differential target must be 100, 200 or 400 cells, "
+                f"got {self.differential_target!r}"
+            )
+        if self.objective is not None and self.objective not in self.objectives:
+            raise SettingsError(f"objective {self.objective!r} has no calibration")
         for name, scale in self.objectives.items():
             if not isinstance(scale, (int, float)) or not 0 < scale < 100:
                 raise SettingsError(f"objective {name!r} has an invalid µm per pixel: {scale!r}")
+
+    def um_per_px(self) -> float | None:
+        """The calibrated scale in use: the chosen objective's, else a fixed one, else None."""
+        if self.objective is not None:
+            return self.objectives[self.objective]
+        return self.engine.um_per_px
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +81,8 @@ class AppSettings:
             "model_dir": self.model_dir,
             "snapshot_dir": self.snapshot_dir,
             "objectives": dict(self.objectives),
+            "objective": self.objective,
+            "differential_target": self.differential_target,
         }
 
     @classmethod

@@ -1,0 +1,1 @@
+"""The live window (PySide6 + pyqtgraph). Imports the core; the core never imports this."""

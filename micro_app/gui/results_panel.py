@@ -1,0 +1,156 @@
+"""Results: probabilities of the chosen cell, the slide's differential count, review, plots."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from micro_app.core.results import CellResult
+from micro_app.core.slide import CountStatus
+
+HISTORY = 300
+
+
+class ResultsPanel(QWidget):
+    correction_chosen = Signal(str)
+    target_changed = Signal(int)
+    finish_requested = Signal()
+    new_slide_requested = Signal()
+
+    def __init__(self, target: int) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._cell_box())
+        layout.addWidget(self._count_box(target))
+        layout.addWidget(self._plots_box())
+
+    # -- the cell under the cursor or selected -------------------------------------------------
+    def _cell_box(self) -> QGroupBox:
+        box = QGroupBox("Cell")
+        col = QVBoxLayout(box)
+        self.cell_title = QLabel("Point at a cell; click to select it")
+        col.addWidget(self.cell_title)
+        self.probs = QTableWidget(0, 2)
+        self.probs.setHorizontalHeaderLabels(["class", "probability"])
+        self.probs.verticalHeader().setVisible(False)
+        self.probs.horizontalHeader().setStretchLastSection(True)
+        self.probs.setMaximumHeight(190)
+        col.addWidget(self.probs)
+        row = QHBoxLayout()
+        self.correct_combo = QComboBox()
+        self.correct_combo.setToolTip("Correct the class of the selected cell (review)")
+        self.correct_button = QPushButton("Correct")
+        self.correct_button.clicked.connect(
+            lambda: self.correction_chosen.emit(self.correct_combo.currentText())
+        )
+        row.addWidget(self.correct_combo, 1)
+        row.addWidget(self.correct_button)
+        col.addLayout(row)
+        self.set_review_enabled(False)
+        return box
+
+    def set_classes(self, classes: list[str]) -> None:
+        self.correct_combo.clear()
+        self.correct_combo.addItems([*classes, "unidentified", "not a white cell"])
+
+    def set_review_enabled(self, enabled: bool) -> None:
+        self.correct_combo.setEnabled(enabled)
+        self.correct_button.setEnabled(enabled)
+
+    def show_cell(self, cell: CellResult | None, title: str = "") -> None:
+        if cell is None:
+            self.cell_title.setText(title or "Point at a cell; click to select it")
+            self.probs.setRowCount(0)
+            return
+        self.cell_title.setText(title or f"{cell.label} ({cell.confidence:.0%})")
+        items = sorted(cell.probabilities.items(), key=lambda kv: -kv[1])
+        self.probs.setRowCount(len(items))
+        for r, (k, v) in enumerate(items):
+            self.probs.setItem(r, 0, QTableWidgetItem(k))
+            self.probs.setItem(r, 1, QTableWidgetItem(f"{v:.1%}"))
+
+    # -- differential count ------------------------------------------------------------------
+    def _count_box(self, target: int) -> QGroupBox:
+        box = QGroupBox("Differential count (this slide)")
+        col = QVBoxLayout(box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Target"))
+        self.target = QComboBox()
+        self.target.addItems(["100", "200", "400"])
+        self.target.setCurrentText(str(target))
+        self.target.activated.connect(
+            lambda _: self.target_changed.emit(int(self.target.currentText()))
+        )
+        row.addWidget(self.target)
+        new = QPushButton("New slide")
+        new.clicked.connect(self.new_slide_requested)
+        finish = QPushButton("Finish slide (F)")
+        finish.clicked.connect(self.finish_requested)
+        row.addWidget(new)
+        row.addWidget(finish)
+        col.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m cells")
+        col.addWidget(self.progress)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["class", "count", "%"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        col.addWidget(self.table)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b3261e; font-weight: bold")
+        col.addWidget(self.warning)
+        return box
+
+    def show_count(self, status: CountStatus) -> None:
+        self.progress.setMaximum(status.target)
+        self.progress.setValue(min(status.total, status.target))
+        rows = sorted(status.counts.items(), key=lambda kv: -kv[1])
+        self.table.setRowCount(len(rows))
+        for r, (label, n) in enumerate(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(label))
+            self.table.setItem(r, 1, QTableWidgetItem(str(n)))
+            self.table.setItem(r, 2, QTableWidgetItem(f"{status.percentages[label]:.1f}"))
+        text = "\n".join(status.warnings)
+        if status.done:
+            text = (text + "\n" if text else "") + f"Target of {status.target} cells reached."
+        self.warning.setText(text)
+
+    # -- plots ------------------------------------------------------------------------------
+    def _plots_box(self) -> QGroupBox:
+        box = QGroupBox("Performance")
+        col = QVBoxLayout(box)
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(140)
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setLabel("bottom", "last readings (1 per second)")
+        self.latency_curve = self.plot.plot(pen=pg.mkPen("#e69f00", width=2), name="latency ms")
+        self.fps_curve = self.plot.plot(pen=pg.mkPen("#56b4e9", width=2), name="inference fps")
+        self.display_curve = self.plot.plot(pen=pg.mkPen("#009e73", width=2), name="display fps")
+        self._hist: dict[str, deque[float]] = {
+            k: deque(maxlen=HISTORY) for k in ("lat", "fps", "disp")
+        }
+        col.addWidget(self.plot)
+        return box
+
+    def add_perf(self, latency_ms: float, inference_fps: float, display_fps: float) -> None:
+        for key, v in (("lat", latency_ms), ("fps", inference_fps), ("disp", display_fps)):
+            self._hist[key].append(v)
+        self.latency_curve.setData(list(self._hist["lat"]))
+        self.fps_curve.setData(list(self._hist["fps"]))
+        self.display_curve.setData(list(self._hist["disp"]))
