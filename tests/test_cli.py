@@ -56,8 +56,17 @@ def test_classify_writes_results_and_skips_bad_inputs(
     broken = tmp_path / "in" / "broken.png"
     broken.write_bytes(b"not a png")
     out = tmp_path / "out"
-    rc = main(["classify", str(tmp_path / "in"), str(tmp_path / "missing.jpg"),
-               "--model", str(tiny_package), "--out", str(out)])
+    rc = main(
+        [
+            "classify",
+            str(tmp_path / "in"),
+            str(tmp_path / "missing.jpg"),
+            "--model",
+            str(tiny_package),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 1  # two inputs failed, the rest were processed
     err = capsys.readouterr().err
     assert "broken.png" in err and "missing.jpg" in err
@@ -89,8 +98,21 @@ def test_classify_a_video_samples_frames(tiny_package: Path, tmp_path: Path) -> 
     writer.release()
     src.close()
     out = tmp_path / "out"
-    assert main(["classify", str(video), "--model", str(tiny_package), "--out", str(out),
-                 "--video-every", "1"]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                str(video),
+                "--model",
+                str(tiny_package),
+                "--out",
+                str(out),
+                "--video-every",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.glob("*.json")) == ["clip_f000000.json", "clip_f000004.json"]
 
 
@@ -104,12 +126,15 @@ def test_classify_boxes_the_white_cells_of_real_fields(
     names = ["BloodImage_00030", "BloodImage_00049", "BloodImage_00217"]
     paths = [bccd_dir / "images" / f"{n}.jpg" for n in names]
     out = tmp_path / "out"
-    assert main(["classify", *map(str, paths), "--model", str(tiny_package), "--out", str(out)]) == 0
+    assert (
+        main(["classify", *map(str, paths), "--model", str(tiny_package), "--out", str(out)]) == 0
+    )
     for name in names:
         doc = json.loads((out / f"{name}.json").read_text())
         truth = parse_voc(bccd_dir / "annotations" / f"{name}.xml").boxes("WBC")
-        centres = [((c["box"][0] + c["box"][2]) / 2, (c["box"][1] + c["box"][3]) / 2)
-                   for c in doc["cells"]]
+        centres = [
+            ((c["box"][0] + c["box"][2]) / 2, (c["box"][1] + c["box"][3]) / 2) for c in doc["cells"]
+        ]
         for gt in truth:
             assert any(gt.contains(x, y) for x, y in centres), f"{name}: WBC {gt} not boxed"
 
@@ -127,8 +152,14 @@ def test_live_pipeline_runs_and_snapshots(tiny_package: Path, tmp_path: Path) ->
     from micro_app.core.models import load_package
 
     engine = Engine(load_package(tiny_package))
-    rc = run_live(engine, "demo", seconds=3.5, out=tmp_path / "snaps", snapshot_every=1.0,
-                  print_fn=lines.append)
+    rc = run_live(
+        engine,
+        "demo",
+        seconds=3.5,
+        out=tmp_path / "snaps",
+        snapshot_every=1.0,
+        print_fn=lines.append,
+    )
     assert rc == 0
     assert any("inference" in line and "fps" in line for line in lines)
     sidecars = sorted((tmp_path / "snaps").glob("*.json"))
@@ -140,7 +171,9 @@ def test_live_pipeline_runs_and_snapshots(tiny_package: Path, tmp_path: Path) ->
 
 def test_bad_model_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     img = _demo_images(tmp_path / "in", 1)[0]
-    rc = main(["classify", str(img), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    rc = main(
+        ["classify", str(img), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]
+    )
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"micro-app: model folder {tmp_path / 'nope'} does not exist: check the path"]

@@ -25,11 +25,22 @@ def _result(scale_source: str = "estimated") -> FrameResult:
         probabilities={"lymphocyte": 0.91, "monocyte": 0.09},
     )
     return FrameResult(
-        frame_seq=7, timestamp=0.0, image_size=(60, 80), cells=(cell,), um_per_px=0.25,
-        scale_source=scale_source, latency_ms=12.5,
-        model={"name": "m", "version": "1", "scope": "cell", "classes": ["lymphocyte", "monocyte"],
-               "sha256": "ab" * 32},
-        threshold=0.5, device="CPU",
+        frame_seq=7,
+        timestamp=0.0,
+        image_size=(60, 80),
+        cells=(cell,),
+        um_per_px=0.25,
+        scale_source=scale_source,
+        latency_ms=12.5,
+        model={
+            "name": "m",
+            "version": "1",
+            "scope": "cell",
+            "classes": ["lymphocyte", "monocyte"],
+            "sha256": "ab" * 32,
+        },
+        threshold=0.5,
+        device="CPU",
     )
 
 
@@ -64,8 +75,15 @@ def test_atomic_write_without_overwrite(tmp_path: Path) -> None:
 def test_snapshot_writes_three_files_and_never_overwrites(tmp_path: Path) -> None:
     img = _image()
     res = _result("calibrated")
-    first = write_snapshot(tmp_path, img, res, draw_overlay(img, res), stem="snap",
-                           source={"kind": "demo"}, settings={"x": 1})
+    first = write_snapshot(
+        tmp_path,
+        img,
+        res,
+        draw_overlay(img, res),
+        stem="snap",
+        source={"kind": "demo"},
+        settings={"x": 1},
+    )
     second = write_snapshot(tmp_path, img, res, draw_overlay(img, res), stem="snap")
     assert first.sidecar.name == "snap.json" and second.sidecar.name == "snap_001.json"
     assert len({first.raw, second.raw, first.annotated, second.annotated}) == 4

@@ -13,8 +13,9 @@ from micro_app.core.settings import SETTINGS_FILE, AppSettings, load_settings, s
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    s = AppSettings(source="camera:1", engine=EngineParams(threshold=0.7),
-                    objectives={"100x oil": 0.065})
+    s = AppSettings(
+        source="camera:1", engine=EngineParams(threshold=0.7), objectives={"100x oil": 0.065}
+    )
     save_settings(s, tmp_path)
     assert load_settings(tmp_path) == s
 
@@ -32,8 +33,12 @@ def test_invalid_file_is_kept_and_defaults_used(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [{"colour": 1}, {"engine": {"threshold": -0.1}}, {"objectives": {"10x": 0}},
-     {"engine": {"thresh": 0.5}}],
+    [
+        {"colour": 1},
+        {"engine": {"threshold": -0.1}},
+        {"objectives": {"10x": 0}},
+        {"engine": {"thresh": 0.5}},
+    ],
 )
 def test_validation(data: dict[str, object]) -> None:
     with pytest.raises(SettingsError):

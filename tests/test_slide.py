@@ -23,14 +23,24 @@ from micro_app.core.tracking import CellTracker
 def cell(x: int, y: int, label: str = "lymphocyte", p: float = 0.9, size: int = 60) -> CellResult:
     other = "neutrophil" if label != "neutrophil" else "lymphocyte"
     return CellResult(
-        box=Box(x, y, x + size, y + size), nucleus_box=Box(x + 20, y + 20, x + 40, y + 40),
-        label=label, confidence=p, probabilities={label: p, other: 1 - p},
+        box=Box(x, y, x + size, y + size),
+        nucleus_box=Box(x + 20, y + 20, x + 40, y + 40),
+        label=label,
+        confidence=p,
+        probabilities={label: p, other: 1 - p},
     )
 
 
 def frame(seq: int, *cells: CellResult) -> FrameResult:
-    return FrameResult(frame_seq=seq, timestamp=float(seq), image_size=(480, 640), cells=cells,
-                       um_per_px=0.12, scale_source="estimated", latency_ms=5.0)
+    return FrameResult(
+        frame_seq=seq,
+        timestamp=float(seq),
+        image_size=(480, 640),
+        cells=cells,
+        um_per_px=0.12,
+        scale_source="estimated",
+        latency_ms=5.0,
+    )
 
 
 def test_a_cell_that_stays_in_view_counts_once() -> None:

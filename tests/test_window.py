@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QApplication
 
-pytest.importorskip("PySide6")
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from micro_app.core.engine import Engine, EngineParams  # noqa: E402
-from micro_app.core.settings import AppSettings, load_settings  # noqa: E402
-from micro_app.gui.controller import LiveController  # noqa: E402
-from micro_app.gui.main_window import MainWindow  # noqa: E402
+from micro_app.core.engine import Engine, EngineParams
+from micro_app.core.settings import AppSettings, load_settings
+from micro_app.gui.controller import LiveController
+from micro_app.gui.main_window import MainWindow
 
 pytestmark = pytest.mark.slow
 
