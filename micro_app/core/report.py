@@ -6,7 +6,6 @@ produce the same page.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +93,13 @@ def render_report(
         page.text("no model: cells located, not classified", 0.55)
     page.gap()
     page.text("Settings", 0.85, bold=True)
-    flat = json.dumps(settings, sort_keys=True, ensure_ascii=True)
-    for i in range(0, min(len(flat), 110 * 6), 110):
-        page.text(flat[i : i + 110], 0.45, GREY)
+    items = _flatten(settings)
+    half = (len(items) + 1) // 2
+    top = page.y
+    for col, chunk in enumerate((items[:half], items[half:])):
+        page.y = top
+        for key, value in chunk:
+            page.text(f"{key}: {_ascii(value)}"[:62], 0.48, GREY, x=70 + col * 560)
     page.gap()
     if snapshot_images:
         page.text("Snapshots", 0.85, bold=True)
@@ -104,6 +107,16 @@ def render_report(
     page.y = PAGE_H - 40
     page.text("Decision support only: a qualified person reviews every differential.", 0.5, GREY)
     return page.img
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.extend(_flatten(v, f"{prefix}{k}."))
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
 
 
 def _paste_thumbs(page: _Page, paths: list[Path]) -> None:

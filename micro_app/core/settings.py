@@ -19,6 +19,7 @@ from micro_app.core.engine import EngineParams
 from micro_app.core.errors import SettingsError
 from micro_app.core.locate import LocateParams
 from micro_app.core.preprocess import PreprocessParams
+from micro_app.core.slide import DEFAULT_WATCH
 
 log = logging.getLogger("micro_app")
 SETTINGS_FILE = "settings.json"
@@ -53,6 +54,8 @@ class AppSettings:
     objectives: dict[str, float] = field(default_factory=dict)  # objective name -> µm per px
     objective: str | None = None  # the objective in use; its scale overrides the estimate
     differential_target: int = 100
+    # a warning shows when a watched class passes this share of the counted cells
+    watch: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WATCH))
 
     def __post_init__(self) -> None:
         if self.differential_target not in (100, 200, 400):
@@ -62,6 +65,9 @@ class AppSettings:
             )
         if self.objective is not None and self.objective not in self.objectives:
             raise SettingsError(f"objective {self.objective!r} has no calibration")
+        for label, share in self.watch.items():
+            if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                raise SettingsError(f"alert share for {label!r} must be 0..1, got {share!r}")
         for name, scale in self.objectives.items():
             if not isinstance(scale, (int, float)) or not 0 < scale < 100:
                 raise SettingsError(f"objective {name!r} has an invalid µm per pixel: {scale!r}")
@@ -83,6 +89,7 @@ class AppSettings:
             "objectives": dict(self.objectives),
             "objective": self.objective,
             "differential_target": self.differential_target,
+            "watch": dict(self.watch),
         }
 
     @classmethod

@@ -22,6 +22,9 @@ from micro_app.core.geometry import Box
 from micro_app.core.results import FrameResult
 from micro_app.core.tracking import CellTracker, Track
 
+# watched classes and the share of counted cells above which the window warns: blasts and
+# immature cells are not expected in healthy peripheral blood; many unidentified cells mean
+# the model is unsure of this slide
 DEFAULT_WATCH = {"unidentified": 0.10, "ig": 0.05, "blast": 0.01, "erythroblast": 0.05}
 THUMB = 64
 

@@ -76,9 +76,7 @@ class MainWindow(QMainWindow):
         self.settings_dir = settings_dir
         self.snapshot_dir = snapshot_dir
         self.model_path = model_path
-        self.session = SlideSession(
-            target=settings.differential_target, threshold=controller.engine.threshold
-        )
+        self.session = self._new_session()
         self.current: tuple[Frame, FrameResult] | None = None
         self.track_ids: list[int] = []
         self.selected: int | None = None
@@ -346,10 +344,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"slide report: {out['report']}", 8000)
         return out
 
-    def new_slide(self) -> None:
-        self.session = SlideSession(
-            target=self.settings.differential_target, threshold=self.controller.engine.threshold
+    def _new_session(self) -> SlideSession:
+        return SlideSession(
+            target=self.settings.differential_target,
+            threshold=self.controller.engine.threshold,
+            watch=self.settings.watch,
         )
+
+    def new_slide(self) -> None:
+        self.session = self._new_session()
         self.results.show_count(self.session.status())
 
     def _target_changed(self, target: int) -> None:
