@@ -21,7 +21,7 @@ examples:
 """
 
 
-COMMANDS = {"window", "live", "classify", "cameras"}
+COMMANDS = {"window", "live", "classify", "cameras", "bench"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("cameras", help="list the cameras this computer sees")
+
+    bench = sub.add_parser("bench", help="measure speed and memory of the inference path")
+    bench.add_argument("--model", type=Path, help="model package folder (default: shipped model)")
+    bench.add_argument("--frames", type=int, default=100, help="frames to time (default 100)")
+    bench.add_argument("--images", type=Path, help="folder of images instead of the demo smear")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     training_commands.register(sub)
     return p
 
@@ -108,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_cameras()
         if command in training_commands.COMMANDS:
             return training_commands.run(args)
+        if command == "bench":
+            return cmd_bench(args)
         if command == "window":
             return cmd_window(args)
         return cmd_live(args)
@@ -169,6 +177,33 @@ def cmd_classify(args: argparse.Namespace) -> int:
         f"{len(report.failed)} failed -> {args.out}"
     )
     return 0 if report.ok else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from micro_app.core.bench import run_bench
+
+    engine, _ = load_engine(args.model, None, None)
+    report = run_bench(engine, args.frames, args.images)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    pipe = report["pipeline"]
+    lat = pipe["latency_ms"]
+    model = report["model"]
+    print(
+        f"device {report['device']}, model {model['name'] if model else 'none'}, "
+        f"frames {report['frame_size'][1]}x{report['frame_size'][0]}"
+    )
+    print(
+        f"pipeline: {pipe['frames_per_s']:.1f} frames/s, {pipe['cells_per_s']:.1f} cells/s, "
+        f"latency mean {lat['mean']:.1f} ms, p95 {lat['p95']:.1f} ms ({pipe['frames']} frames)"
+    )
+    for k, v in report["model_crops_per_s"].items():
+        print(f"model alone, {k}: {v:.0f} crops/s")
+    print(f"peak memory {report['peak_rss_mb']:.0f} MB")
+    return 0
 
 
 def cmd_cameras() -> int:

@@ -178,3 +178,15 @@ def test_bad_model_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"micro-app: model folder {tmp_path / 'nope'} does not exist: check the path"]
     np.testing.assert_equal((tmp_path / "o").exists(), False)
+
+
+@pytest.mark.slow
+def test_bench_reports_speed_and_memory(
+    tiny_package: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "--model", str(tiny_package), "--frames", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["name"] == "tiny-colour"
+    assert report["pipeline"]["frames"] == 5 and report["pipeline"]["cells"] >= 5
+    assert report["pipeline"]["cells_per_s"] > 0 and report["peak_rss_mb"] > 0
+    assert set(report["model_crops_per_s"]) == {"batch_1", "batch_8", "batch_32"}

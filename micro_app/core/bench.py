@@ -1,0 +1,104 @@
+"""``micro-app bench``: speed and memory of the app's own inference path on this machine.
+
+Speed targets are measured here, never asserted in tests. Frames come from the demo
+source (rendered before timing) or from a folder of images.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from micro_app.core.engine import Engine
+from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
+from micro_app.core.sources import DemoSource
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def load_frames(n: int, folder: Path | None = None) -> list[np.ndarray]:
+    if folder is not None:
+        paths = [p for p in expand_inputs([folder]) if is_image(p)][:n]
+        return [read_image_rgb(p) for p in paths]
+    src = DemoSource(seed=0)
+    src.open()
+    try:
+        frames = [f.image for f in (src.read() for _ in range(n)) if f is not None]
+    finally:
+        src.close()
+    return frames
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    a = np.asarray(ms)
+    return {
+        "mean": float(a.mean()),
+        "p50": float(np.percentile(a, 50)),
+        "p95": float(np.percentile(a, 95)),
+        "max": float(a.max()),
+    }
+
+
+def bench_engine(engine: Engine, frames: list[np.ndarray], warmup: int = 3) -> dict[str, Any]:
+    """Whole pipeline per frame: locate, crop, one batched model call."""
+    for img in frames[:warmup]:
+        engine.process(img)
+    ms: list[float] = []
+    cells = 0
+    t0 = time.perf_counter()
+    for img in frames:
+        t = time.perf_counter()
+        cells += len(engine.process(img).cells)
+        ms.append((time.perf_counter() - t) * 1000)
+    wall = time.perf_counter() - t0
+    return {
+        "frames": len(frames),
+        "cells": cells,
+        "frames_per_s": len(frames) / wall,
+        "cells_per_s": cells / wall,
+        "latency_ms": _stats(ms),
+    }
+
+
+def bench_classifier(
+    engine: Engine, batch_sizes: tuple[int, ...] = (1, 8, 32), seconds: float = 2.0
+) -> dict[str, float]:
+    """Crops per second through the model alone (card preprocessing + compiled call)."""
+    clf = engine.classifier
+    if clf is None:
+        return {}
+    h, w = clf.card.input_size
+    rng = np.random.default_rng(0)
+    out: dict[str, float] = {}
+    for bs in batch_sizes:
+        batch = rng.integers(0, 255, (bs, h, w, 3), dtype=np.uint8)
+        clf.predict(batch)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            clf.predict(batch)
+            n += bs
+        out[f"batch_{bs}"] = n / (time.perf_counter() - t0)
+    return out
+
+
+def run_bench(engine: Engine, n_frames: int = 100, folder: Path | None = None) -> dict[str, Any]:
+    frames = load_frames(n_frames, folder)
+    if not frames:
+        raise ValueError(f"no images to benchmark in {folder}")
+    return {
+        "device": engine.device,
+        "model": engine.classifier.card.summary() if engine.classifier else None,
+        "frame_size": list(frames[0].shape[:2]),
+        "pipeline": bench_engine(engine, frames),
+        "model_crops_per_s": bench_classifier(engine),
+        "peak_rss_mb": peak_rss_mb(),
+    }
