@@ -24,7 +24,7 @@ class LiveView(pg.GraphicsLayoutWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
         self.histogram = pg.HistogramLUTItem(image=self.image_item, levelMode="mono")
-        self.histogram.setMaximumWidth(110)
+        self.histogram.setMaximumWidth(80)
         self.addItem(self.histogram)
         self.levels: tuple[float, float] = (0.0, 255.0)
         self.image_item.setLevels(self.levels)

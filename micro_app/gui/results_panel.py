@@ -137,6 +137,7 @@ class ResultsPanel(QWidget):
         col = QVBoxLayout(box)
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(140)
+        self.plot.setMaximumHeight(220)
         self.plot.addLegend(offset=(5, 5))
         self.plot.setLabel("bottom", "last readings (1 per second)")
         self.latency_curve = self.plot.plot(pen=pg.mkPen("#e69f00", width=2), name="latency ms")
