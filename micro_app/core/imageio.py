@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from micro_app.core.errors import InputError
 
-IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
-VIDEO_EXTS = frozenset({".avi", ".mp4", ".mov", ".mkv", ".wmv", ".m4v", ".mpg", ".mpeg"})
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jp2", ".pnm", ".ppm", ".pgm"}
+)
+VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg"})
 
 
 def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTS
+    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_EXTS
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that puts ``img2`` before ``img10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, in natural order (hidden files ignored)."""
+    files = [
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and is_image(p) and not p.name.startswith(".")
+    ]
+    return sorted(files, key=natural_key)
+
+
+def to_rgb(decoded: np.ndarray) -> np.ndarray:
+    """An OpenCV-decoded image (BGR, BGRA or grey) as RGB."""
+    if decoded.ndim == 2:
+        return cv2.cvtColor(decoded, cv2.COLOR_GRAY2RGB)
+    if decoded.shape[2] == 4:
+        return cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def read_image_rgb(path: Path) -> np.ndarray:
@@ -36,11 +64,7 @@ def read_image_rgb(path: Path) -> np.ndarray:
         img = (img / 257.0).round().astype(np.uint8)
     elif img.dtype != np.uint8:
         raise InputError(f"{path} has pixel type {img.dtype}: convert it to 8-bit RGB")
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return to_rgb(img)
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:
@@ -52,7 +76,10 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            media = sorted(f for f in p.iterdir() if f.is_file() and (is_image(f) or is_video(f)))
+            media = sorted(
+                (f for f in p.iterdir() if f.is_file() and (is_image(f) or is_video(f))),
+                key=natural_key,
+            )
             out.extend(media or [p])  # an empty folder is reported by the reader
         else:
             out.append(p)

@@ -19,6 +19,7 @@ import numpy as np
 from micro_app.core.errors import SettingsError
 from micro_app.core.geometry import Box
 from micro_app.core.preprocess import PreprocessParams, working_mask
+from micro_app.core.typed import known_keys_only
 
 RBC_DIAMETER_UM = 7.5  # mean red-cell diameter in a dried smear
 SCALE_WORK_WIDTH = 320  # the red-cell ruler is measured at this width at most
@@ -88,12 +89,7 @@ class LocateParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LocateParams:
-        if not isinstance(data, dict):
-            raise SettingsError(f"locate settings must be a mapping, got {data!r}")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise SettingsError(f"unknown locate settings {unknown}")
-        return cls(**data)
+        return cls(**known_keys_only(cls, data, "locate settings"))
 
 
 @dataclass(frozen=True)

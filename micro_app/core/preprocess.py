@@ -19,13 +19,14 @@ lower S bound anywhere in 50-100 on BCCD and PBC, so 70 sits mid-plateau.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from micro_app.core.errors import SettingsError
+from micro_app.core.typed import known_keys_only
 
 HSV = tuple[int, int, int]
 _HSV_MAX = (179, 255, 255)
@@ -88,12 +89,7 @@ class PreprocessParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessParams:
-        if not isinstance(data, dict):
-            raise SettingsError(f"preprocess settings must be a mapping, got {data!r}")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise SettingsError(f"unknown preprocess settings {unknown}")
-        d = dict(data)
+        d = known_keys_only(cls, data, "preprocess settings")
         for key in ("lower_hsv", "upper_hsv"):
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from micro_app.core.errors import SettingsError
 from micro_app.core.locate import LocateParams
 from micro_app.core.preprocess import PreprocessParams
 from micro_app.core.slide import DEFAULT_WATCH
+from micro_app.core.typed import known_keys_only
 
 log = logging.getLogger("micro_app")
 SETTINGS_FILE = "settings.json"
@@ -94,13 +95,7 @@ class AppSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppSettings:
-        if not isinstance(data, dict):
-            raise SettingsError("settings must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SettingsError(f"unknown settings keys {unknown}")
-        d = dict(data)
+        d = known_keys_only(cls, data, "settings")
         try:
             if "preprocess" in d:
                 d["preprocess"] = PreprocessParams.from_dict(d["preprocess"])

@@ -8,11 +8,12 @@ and the sha256 of each weights file. Unknown keys are rejected so a typo is neve
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from micro_app.core.errors import ModelPackageError
+from micro_app.core.typed import known_keys_only
 
 CARD_FILE = "card.json"
 FORMAT_VERSION = 1
@@ -115,16 +116,9 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
-        if not isinstance(data, dict):
-            raise ModelPackageError("card.json must hold a JSON object: rewrite it or re-export")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        _check(
-            not unknown, f"card.json has unknown keys {unknown}: remove them or update micro_app"
-        )
+        d = known_keys_only(cls, data, "card.json", ModelPackageError, " or update micro_app")
         for key in ("name", "version", "classes", "input_size"):
-            _check(key in data, f"card.json lacks required key {key!r}")
-        d = dict(data)
+            _check(key in d, f"card.json lacks required key {key!r}")
         try:
             d["classes"] = tuple(str(c) for c in d["classes"])
             size = d["input_size"]

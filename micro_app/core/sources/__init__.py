@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from micro_app.core.errors import SourceError
+from micro_app.core.imageio import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from micro_app.core.sources.base import (
     AUTO_EXPOSURE,
     EXPOSURE,
@@ -31,7 +32,7 @@ from micro_app.core.sources.base import (
     SourceInfo,
 )
 from micro_app.core.sources.demo import WBC_KINDS, DemoSource
-from micro_app.core.sources.file_source import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FileSource
+from micro_app.core.sources.file_source import FileSource
 from micro_app.core.sources.opencv_camera import CameraInfo, OpenCVCamera, list_cameras
 
 __all__ = [

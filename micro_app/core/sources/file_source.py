@@ -12,7 +12,6 @@ downstream of a mailbox can still name its outputs; for videos it is the video's
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,50 +19,27 @@ from typing import Any
 import cv2
 import numpy as np
 
-from micro_app.core.errors import SourceError, UnsupportedProperty
+from micro_app.core.errors import InputError, SourceError, UnsupportedProperty
 from micro_app.core.frame import Frame
+from micro_app.core.imageio import (
+    IMAGE_EXTENSIONS,
+    list_images,
+    read_image_rgb,
+)
 from micro_app.core.sources.base import FPS, Pacer, PropertyInfo, SourceInfo, check_rate
 
 log = logging.getLogger("micro_app")
 
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jp2", ".pnm", ".ppm", ".pgm"}
-)
-VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg"})
 DEFAULT_IMAGE_RATE = 2.0  # frames per second for ``realtime`` replay of images
 DEFAULT_VIDEO_RATE = 25.0  # when a video does not say its own fps
 
 
-def _natural_key(path: Path) -> list[Any]:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, in natural order (hidden files ignored)."""
-    files = [
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    ]
-    return sorted(files, key=_natural_key)
-
-
 def read_image(path: Path) -> np.ndarray | None:
-    """Read an image as RGB uint8, or None if it cannot be decoded.
-
-    Goes through ``np.fromfile`` + ``cv2.imdecode`` so non-ASCII paths work on Windows.
-    16-bit images are scaled to 8 bits, grey images expanded to three channels, alpha dropped.
-    """
+    """Read an image as RGB uint8, or None if it cannot be decoded."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
+        return read_image_rgb(path)
+    except InputError:
         return None
-    if data.size == 0:
-        return None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 class FileSource:

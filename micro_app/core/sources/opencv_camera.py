@@ -27,6 +27,7 @@ import numpy as np
 
 from micro_app.core.errors import SourceError, UnsupportedProperty
 from micro_app.core.frame import Frame
+from micro_app.core.imageio import to_rgb
 from micro_app.core.sources.base import (
     AUTO_EXPOSURE,
     EXPOSURE,
@@ -181,13 +182,7 @@ class OpenCVCamera:
                         "that no other program uses the camera"
                     )
                 time.sleep(0.02)
-        if bgr.ndim == 2:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-        elif bgr.shape[2] == 4:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB)
-        else:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        frame = Frame(rgb, self._seq, time.monotonic(), self.name)
+        frame = Frame(to_rgb(bgr), self._seq, time.monotonic(), self.name)
         self._seq += 1
         return frame
 
