@@ -6,13 +6,236 @@ Nothing here imports TensorFlow at module level: ``micro-app --help`` must stay 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-COMMANDS: frozenset[str] = frozenset()
+COMMANDS: frozenset[str] = frozenset({"train", "evaluate", "export", "explain"})
+# the registry's names, listed here so that --help does not import the builders
+ARCH_NAMES = (
+    "basic_cnn",
+    "snet",
+    "alexnet",
+    "small_cnn",
+    "drnn",
+    "vgg16",
+    "inception_v3",
+    "resnet50",
+    "resnet101",
+    "inception_resnet_v2",
+    "efficientnet_b0",
+    "mobilenet_v2",
+    "inception_v3_resnet101",
+    "efficientnet_b0_attention",
+    "live_cnn",
+)
+HEAD_NAMES = ("best", "svm_linear", "svm_gaussian", "svm_cubic", "knn1", "lda", "tree")
+
+TRAIN_EPILOG = """\
+examples:
+  micro-app train ../shared/data/pbc --arch live_cnn --out models/live-pbc
+  micro-app train pbc --arch alexnet --out models/alexnet      (lr 1e-4, batch 5, 6 epochs)
+  micro-app train pbc --arch drnn --search rda --search-budget 12 --out models/odrnn
+  micro-app train pbc --arch alexnet --head best --features-from models/alexnet --out m2
+      (SVM, k-NN, LDA or decision tree on AlexNet's fc7 features)
+  micro-app train pbc --arch vgg16 --weights imagenet --out models/vgg16
+      (ImageNet weights are read from ~/.keras/models, never downloaded)
+"""
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.lower().replace("x", ",").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size must be N or HxW, got {text!r}") from None
+    if len(parts) == 1:
+        return parts[0], parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    raise argparse.ArgumentTypeError(f"input size must be N or HxW, got {text!r}")
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"architecture option must be KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to ``sub``."""
+    t = sub.add_parser(
+        "train",
+        help="train a model package on a folder of class folders",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("dataset", type=Path, metavar="DATASET", help="folder of class folders")
+    t.add_argument(
+        "--arch",
+        required=True,
+        choices=ARCH_NAMES,
+        metavar="NAME",
+        help=f"architecture: {', '.join(ARCH_NAMES)}",
+    )
+    t.add_argument("--out", type=Path, required=True, help="package folder to write")
+    t.add_argument("--epochs", type=int, help="maximum epochs (default 30; alexnet 6)")
+    t.add_argument("--batch-size", type=int, help="batch size (default 32; alexnet 5)")
+    t.add_argument("--lr", type=float, dest="learning_rate", help="learning rate (default 1e-3)")
+    t.add_argument("--input-size", type=_size, metavar="N|HxW", help="model input size")
+    t.add_argument("--val-split", type=float, default=0.2, help="validation share (0.2)")
+    t.add_argument("--test-split", type=float, default=0.2, help="test share (0.2)")
+    t.add_argument("--folds", type=int, help="k-fold cross-validation instead of one split")
+    t.add_argument("--seed", type=int, default=0, help="seed for the split and training (0)")
+    t.add_argument("--weights", choices=["imagenet"], help="ImageNet weights from ~/.keras/models")
+    t.add_argument("--classes", help="comma-separated class folders to use (default: all)")
+    t.add_argument("--max-per-class", type=int, help="use at most N images of each class")
+    for step in ("median", "sharpen", "hsv"):
+        t.add_argument(
+            f"--{step}",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"thesis preprocessing: {step} (default: the architecture's)",
+        )
+    t.add_argument("--no-augment", action="store_true", help="no augmentation")
+    t.add_argument("--no-class-weights", action="store_true", help="no class weighting")
+    t.add_argument("--patience", type=int, default=6, help="early-stopping patience (6)")
+    t.add_argument("--name", help="model name in the card")
+    t.add_argument("--version", default="1.0.0", dest="model_version", help="model version")
+    t.add_argument("--data-name", help="dataset name for the card")
+    t.add_argument("--data-licence", help="dataset licence for the card")
+    t.add_argument("--data-citation", help="dataset citation for the card")
+    t.add_argument("--threshold", type=float, help="unidentified threshold stored in the card")
+    t.add_argument("--search", choices=["rda"], help="drnn: red deer search (+ random search)")
+    t.add_argument("--search-budget", type=int, default=10, help="trainings per search (10)")
+    t.add_argument("--search-epochs", type=int, default=3, help="epochs per search training (3)")
+    t.add_argument("--head", choices=HEAD_NAMES, help="classical head on CNN features")
+    t.add_argument("--features-from", type=Path, help="trained package whose features to use")
+    t.add_argument("--cv-folds", type=int, default=10, help="CV folds for classical heads (10)")
+    t.add_argument(
+        "--arch-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder argument, e.g. cell=gru",
+    )
+    t.add_argument("--overwrite", action="store_true", help="replace an existing package")
+    t.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
+
+    e = sub.add_parser("evaluate", help="metrics of a model package on a folder of class folders")
+    e.add_argument("model", type=Path, metavar="MODEL")
+    e.add_argument("dataset", type=Path, metavar="DATASET")
+    e.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    e.add_argument("--out", type=Path, help="folder for metrics.json and confusion_matrix.png")
+    e.add_argument("--threshold", type=float, help="unidentified threshold (default: the card's)")
+    e.add_argument(
+        "--backend",
+        default="keras",
+        choices=["keras", "onnx", "onnx_int8", "tflite", "tflite_int8"],
+    )
+    e.add_argument("--batch-size", type=int, default=64)
+
+    x = sub.add_parser("export", help="add ONNX or TFLite weights to a model package")
+    x.add_argument("model", type=Path, metavar="MODEL")
+    x.add_argument("--to", required=True, choices=["onnx", "tflite"])
+    x.add_argument("--quantize", action="store_true", help="int8 weights (dynamic range)")
+
+    g = sub.add_parser("explain", help="Grad-CAM heatmap of a model on one image")
+    g.add_argument("model", type=Path, metavar="MODEL")
+    g.add_argument("image", type=Path, metavar="IMAGE")
+    g.add_argument("--out", type=Path, required=True, help="PNG to write")
+    g.add_argument("--class", dest="class_name", help="explain this class (default: predicted)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        return _train(args)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "export":
+        from micro_app.training.export import export
+
+        r = export(args.model, args.to, args.quantize)
+        print(
+            f"{r['format']}: {r['file']} ({r['size_bytes'] / 1e6:.1f} MB); max abs difference "
+            f"from Keras {r['max_abs_diff']:.2e} (tolerance {r['tolerance']:g}), top-1 agreement "
+            f"{r['top1_agreement']:.1%} on {r['checked_on']}"
+        )
+        return 0
+    if args.command == "explain":
+        from micro_app.training.explain import explain
+
+        r = explain(args.model, args.image, args.out, args.class_name)
+        print(f"{r['image']}: {r['class']} ({r['probability']:.2f}), Grad-CAM -> {r['out']}")
+        return 0
     raise SystemExit(f"unknown command {args.command}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from micro_app.training.augment import Augment
+    from micro_app.training.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        arch=args.arch,
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        input_size=args.input_size,
+        val_split=args.val_split,
+        test_split=args.test_split,
+        folds=args.folds,
+        seed=args.seed,
+        weights=args.weights,
+        classes=tuple(c.strip() for c in args.classes.split(",")) if args.classes else None,
+        max_per_class=args.max_per_class,
+        median=args.median,
+        sharpen=args.sharpen,
+        hsv=args.hsv,
+        augment=Augment.off() if args.no_augment else Augment(),
+        use_class_weights=not args.no_class_weights,
+        patience=args.patience,
+        name=args.name,
+        version=args.model_version,
+        data_name=args.data_name,
+        data_licence=args.data_licence,
+        data_citation=args.data_citation,
+        search=args.search,
+        search_budget=args.search_budget,
+        search_epochs=args.search_epochs,
+        head=args.head,
+        features_from=args.features_from,
+        cv_folds=args.cv_folds,
+        unidentified_threshold=args.threshold,
+        arch_options=dict(args.arch_option),
+        overwrite=args.overwrite,
+        verbose=2 if args.quiet else None,
+    )
+    train(cfg)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from micro_app.training.evaluate import evaluate, summary_lines
+
+    report = evaluate(
+        args.model,
+        args.dataset,
+        backend=args.backend,
+        threshold=args.threshold,
+        batch_size=args.batch_size,
+        out=args.out,
+    )
+    if args.json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        print("\n".join(summary_lines(report)))
+        if args.out:
+            print(f"metrics and confusion matrix -> {args.out}")
+    return 0

@@ -20,7 +20,9 @@ FORMAT_VERSION = 1
 SCOPES = ("cell", "field")
 COLOUR_ORDERS = ("RGB", "BGR")
 NORMALISATIONS = ("none", "unit", "symmetric", "imagenet")
-WEIGHT_FORMATS = ("keras", "onnx", "tflite")
+# "classical": a numpy classifier head (``head.npz``) on the Keras model's features;
+# "onnx_int8" / "tflite_int8": the quantised exports of ``micro-app export --quantize``.
+WEIGHT_FORMATS = ("keras", "onnx", "tflite", "classical", "onnx_int8", "tflite_int8")
 
 
 @dataclass(frozen=True)

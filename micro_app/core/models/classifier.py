@@ -4,6 +4,10 @@ The Keras model is wrapped in a ``tf.function`` with a fixed input signature, so
 of any size runs the compiled graph (about 10x faster than ``model.predict`` for the small
 batches of a live frame) without retracing. TensorFlow places it on the GPU when it sees
 one; ``device`` says which.
+
+A package with a classical head (SVM, k-NN, ...) runs the Keras model to its features,
+then the numpy head. ``backend="onnx"`` / ``"tflite"`` (and their ``_int8`` forms) run
+the package's converted weights instead of the Keras file.
 """
 
 from __future__ import annotations
@@ -56,17 +60,25 @@ def describe_device() -> str:
 class Classifier:
     """Probabilities per class for batches of uint8 images, one compiled model call each."""
 
-    def __init__(self, package: ModelPackage) -> None:
+    def __init__(self, package: ModelPackage, backend: str = "keras") -> None:
         import tensorflow as tf
 
         self.package = package
         self.card = package.card
+        self.backend = backend
+        self._head = package.head
         h, w = self.card.input_size
         model = package.model
-        spec = tf.TensorSpec(shape=(None, h, w, 3), dtype=tf.float32)
-        self._fn: Any = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        self._binary = int(model.output_shape[-1]) == 1
-        self.device = describe_device()
+        if backend == "keras":
+            spec = tf.TensorSpec(shape=(None, h, w, 3), dtype=tf.float32)
+            self._fn: Any = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+            self.device = describe_device()
+        else:
+            from micro_app.core.models.backends import open_runner
+
+            self._fn = open_runner(package.path, self.card, backend)
+            self.device = f"CPU ({backend})"
+        self._binary = self._head is None and int(model.output_shape[-1]) == 1
         log.info("model %s %s on %s", self.card.name, self.card.version, self.device)
 
     @property
@@ -80,6 +92,8 @@ class Classifier:
             return np.zeros((0, n_cls), np.float32)
         x = prepare_batch(images, self.card)
         y = np.asarray(self._fn(x), dtype=np.float32)
+        if self._head is not None:
+            y = self._head.predict_proba(y)
         if self._binary:
             p = y.reshape(-1)
             y = np.stack([1.0 - p, p], axis=1)

@@ -1,9 +1,12 @@
 """Load and save model packages: ``card.json`` plus weights, checked against each other.
 
-A package folder holds ``card.json`` and ``model.keras`` (later ``model.onnx`` beside it).
-Loading verifies the sha256 of the weights, loads the Keras file with ``safe_mode=True``
-(a file cannot run code on load), and checks that the weights' input shape and number of
-outputs match the card. TensorFlow is imported only here, and only when a model is loaded.
+A package folder holds ``card.json`` and ``model.keras``, and optionally converted
+weights beside it (``model.onnx``, ``model.tflite``, added by ``micro-app export``) and a
+classical classifier head (``head.npz``: an SVM, k-NN, LDA or decision tree on the Keras
+model's features, read without pickle). Loading verifies the sha256 of the weights, loads
+the Keras file with ``safe_mode=True`` (a file cannot run code on load), and checks that
+the weights' input shape and number of outputs match the card. TensorFlow is imported
+only here, and only when a model is loaded.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import Any
 
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.errors import ModelPackageError
-from micro_app.core.models.card import CARD_FILE, ModelCard, WeightsFile
+from micro_app.core.models.card import CARD_FILE, WEIGHT_FORMATS, ModelCard, WeightsFile
+from micro_app.core.models.classical import ClassicalHead, load_head
 
 KERAS_FILE = "model.keras"
+HEAD_FILE = "head.npz"
 REPO_MODELS = Path(__file__).resolve().parents[3] / "models"
 
 
@@ -37,10 +42,13 @@ class ModelPackage:
 
     path: Path
     card: ModelCard
-    model: Any  # keras.Model
+    model: Any  # keras.Model; with a classical head, the model that gives its features
+    head: ClassicalHead | None = None
 
     @property
     def n_outputs(self) -> int:
+        if self.head is not None:
+            return len(self.head.classes)
         return int(self.model.output_shape[-1])
 
 
@@ -87,11 +95,16 @@ def load_package(folder: Path | str) -> ModelPackage:
             f"cannot load {weights.name} ({first[:200]}): the file is corrupt or was made by "
             "an incompatible Keras; re-export the model"
         ) from exc
-    check_model_matches_card(model, card)
-    return ModelPackage(path=folder, card=card, model=model)
+    head = None
+    if "classical" in card.weights:
+        head = load_head(verify_weights(folder, card, "classical"))
+    check_model_matches_card(model, card, head)
+    return ModelPackage(path=folder, card=card, model=model, head=head)
 
 
-def check_model_matches_card(model: Any, card: ModelCard) -> None:
+def check_model_matches_card(
+    model: Any, card: ModelCard, head: ClassicalHead | None = None
+) -> None:
     shape = tuple(model.input_shape)
     if len(shape) != 4 or tuple(shape[1:3]) != tuple(card.input_size) or shape[3] != 3:
         raise ModelPackageError(
@@ -100,6 +113,18 @@ def check_model_matches_card(model: Any, card: ModelCard) -> None:
         )
     n_out = int(model.output_shape[-1])
     n_cls = len(card.classes)
+    if head is not None:
+        if tuple(head.classes) != tuple(card.classes):
+            raise ModelPackageError(
+                f"the classical head's classes {list(head.classes)} differ from the card's "
+                f"{list(card.classes)}: the card does not belong to this head"
+            )
+        if len(model.output_shape) != 2 or n_out != head.n_features:
+            raise ModelPackageError(
+                f"the Keras model gives {model.output_shape[1:]} features but the classical "
+                f"head takes {head.n_features}: the head does not belong to these weights"
+            )
+        return
     if not (n_out == n_cls or (n_cls == 2 and n_out == 1)):
         raise ModelPackageError(
             f"the weights have {n_out} outputs but the card lists {n_cls} classes "
@@ -108,19 +133,40 @@ def check_model_matches_card(model: Any, card: ModelCard) -> None:
 
 
 def save_package(
-    model: Any, card: ModelCard, folder: Path | str, *, overwrite: bool = False
+    model: Any,
+    card: ModelCard,
+    folder: Path | str,
+    *,
+    overwrite: bool = False,
+    head: ClassicalHead | None = None,
+    files: dict[str, Path] | None = None,
 ) -> Path:
-    """Write ``model`` and ``card`` as a package; the folder appears complete or not at all."""
+    """Write ``model`` and ``card`` as a package; the folder appears complete or not at all.
+
+    ``head``: a classical classifier on the model's features, saved as ``head.npz``.
+    ``files``: more files to put in the package, ``{name in package: source path}``
+    (the split, training curves, ...).
+    """
     folder = Path(folder)
     if folder.exists() and not overwrite:
         raise ModelPackageError(f"{folder} already exists: choose a new output folder")
-    check_model_matches_card(model, card)
+    check_model_matches_card(model, card, head)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         model.save(staging / KERAS_FILE)
         weights = dict(card.weights)
         weights["keras"] = WeightsFile(file=KERAS_FILE, sha256=sha256_file(staging / KERAS_FILE))
+        if head is not None:
+            head.save(staging / HEAD_FILE)
+            weights["classical"] = WeightsFile(HEAD_FILE, sha256_file(staging / HEAD_FILE))
+        for name, source in (files or {}).items():
+            target = staging / name
+            if target.resolve().parent != staging.resolve() or name in (CARD_FILE, KERAS_FILE):
+                raise ModelPackageError(
+                    f"cannot add {name!r} to a package: choose a plain file name"
+                )
+            shutil.copyfile(source, target)
         card = replace(card, weights=weights)
         atomic_write_json(staging / CARD_FILE, card.to_dict())
         if folder.exists():
@@ -134,6 +180,29 @@ def save_package(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def add_weights(folder: Path | str, fmt: str, source: Path, file_name: str) -> ModelCard:
+    """Put converted weights into a package and list them in its card with their sha256.
+
+    The weights file is moved in first, then the card is replaced atomically, so a reader
+    sees either the old card or the new one with a matching checksum.
+    """
+    folder = Path(folder)
+    if fmt not in WEIGHT_FORMATS or fmt in ("keras", "classical"):
+        raise ModelPackageError(f"cannot add weights of format {fmt!r}: choose onnx or tflite")
+    card = ModelCard.read(folder)
+    target = folder / file_name
+    if target.resolve().parent != folder.resolve() or file_name in (CARD_FILE, KERAS_FILE):
+        raise ModelPackageError(f"cannot write weights as {file_name!r}: choose a plain file name")
+    tmp = folder / f".{file_name}.tmp"
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    weights = dict(card.weights)
+    weights[fmt] = WeightsFile(file=file_name, sha256=sha256_file(target))
+    card = replace(card, weights=weights)
+    atomic_write_json(folder / CARD_FILE, card.to_dict())
+    return card
 
 
 def _keras() -> Any:

@@ -1,0 +1,129 @@
+"""Augmentation as the papers used it, on the training split only, as TensorFlow ops on
+uint8 batches (before the card's preprocessing, so HSV models see jittered RGB).
+
+Flips (both axes), 90-degree rotations (square inputs), and one random affine transform
+per image (rotation range, shifts, zoom, shear; the edge reflected), then colour jitter
+(brightness, contrast, saturation, hue).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from micro_app.core.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class Augment:
+    flip: bool = True
+    rot90: bool = True
+    rotation_deg: float = 20.0
+    shift: float = 0.1  # share of the side
+    zoom: float = 0.1  # scale in [1 - zoom, 1 + zoom]
+    shear_deg: float = 8.0
+    brightness: float = 0.1  # added, share of full range
+    contrast: float = 0.1  # factor in [1 - c, 1 + c]
+    saturation: float = 0.1
+    hue: float = 0.02  # share of the hue circle
+
+    def __post_init__(self) -> None:
+        checks = {
+            "rotation_deg": (self.rotation_deg, 180.0),
+            "shift": (self.shift, 0.5),
+            "zoom": (self.zoom, 0.9),
+            "shear_deg": (self.shear_deg, 45.0),
+            "brightness": (self.brightness, 1.0),
+            "contrast": (self.contrast, 0.9),
+            "saturation": (self.saturation, 0.9),
+            "hue": (self.hue, 0.5),
+        }
+        for name, (value, top) in checks.items():
+            if not isinstance(value, (int, float)) or not 0 <= value <= top:
+                raise SettingsError(f"augmentation {name} must be 0..{top}, got {value!r}")
+
+    @classmethod
+    def off(cls) -> Augment:
+        return cls(False, False, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def augment_batch(images: Any, aug: Augment) -> Any:
+    """uint8 ``(B, H, W, 3)`` tensor -> augmented uint8 tensor of the same shape."""
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32)
+    b = tf.shape(x)[0]
+    h, w = int(images.shape[1]), int(images.shape[2])
+    if aug.flip:
+        lr = tf.random.uniform([b, 1, 1, 1]) < 0.5
+        x = tf.where(lr, tf.reverse(x, axis=[2]), x)
+        ud = tf.random.uniform([b, 1, 1, 1]) < 0.5
+        x = tf.where(ud, tf.reverse(x, axis=[1]), x)
+    if aug.rot90 and h == w:
+        k = tf.random.uniform([b], 0, 4, dtype=tf.int32)
+        rots = tf.stack([tf.image.rot90(x, i) for i in range(4)])  # (4, B, H, W, 3)
+        x = tf.gather_nd(rots, tf.stack([k, tf.range(b)], axis=1))
+    if aug.rotation_deg or aug.shift or aug.zoom or aug.shear_deg:
+        x = _affine(x, aug, h, w)
+    if aug.brightness or aug.contrast or aug.saturation or aug.hue:
+        x = _colour(x / 255.0, aug) * 255.0
+    return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+
+
+def _affine(x: Any, aug: Augment, h: int, w: int) -> Any:
+    import tensorflow as tf
+
+    b = tf.shape(x)[0]
+
+    def u(lim: float) -> Any:
+        return tf.random.uniform([b], -lim, lim)
+
+    theta = u(math.radians(aug.rotation_deg))
+    shear = u(math.radians(aug.shear_deg))
+    zoom = 1.0 + u(aug.zoom)
+    tx, ty = u(aug.shift) * w, u(aug.shift) * h
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    # output -> input map: A = R(theta) @ Shear(shear) / zoom around the centre, minus shift
+    a00 = cos / zoom
+    a01 = (-sin + cos * tf.tan(shear)) / zoom
+    a10 = sin / zoom
+    a11 = (cos + sin * tf.tan(shear)) / zoom
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    b0 = cx - a00 * cx - a01 * cy - tx
+    b1 = cy - a10 * cx - a11 * cy - ty
+    zeros = tf.zeros([b])
+    transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=x,
+        transforms=transforms,
+        output_shape=tf.constant([h, w], tf.int32),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+
+
+def _colour(x: Any, aug: Augment) -> Any:
+    import tensorflow as tf
+
+    b = tf.shape(x)[0]
+
+    def u(lo: float, hi: float) -> Any:
+        return tf.random.uniform([b, 1, 1, 1], lo, hi)
+
+    if aug.brightness:
+        x = x + u(-aug.brightness, aug.brightness)
+    if aug.contrast:
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        x = (x - mean) * u(1 - aug.contrast, 1 + aug.contrast) + mean
+    x = tf.clip_by_value(x, 0.0, 1.0)
+    if aug.saturation or aug.hue:
+        hsv = tf.image.rgb_to_hsv(x)
+        hue = tf.math.floormod(hsv[..., 0:1] + u(-aug.hue, aug.hue), 1.0)
+        sat = tf.clip_by_value(hsv[..., 1:2] * u(1 - aug.saturation, 1 + aug.saturation), 0, 1)
+        x = tf.image.hsv_to_rgb(tf.concat([hue, sat, hsv[..., 2:3]], axis=-1))
+    return x

@@ -1,0 +1,136 @@
+"""``micro-app export MODEL --to onnx|tflite [--quantize]``: converted weights in the package.
+
+The Keras model is converted (Keras' own exporters: tf2onnx for ONNX, the TFLite/LiteRT
+converter), run on real images of the package's test split when the training dataset is
+still at its recorded path (random images otherwise), and compared with Keras: the class
+probabilities must agree within ``TOLERANCE`` (float32 conversions) or
+``TOLERANCE_INT8`` (int8 weights). Only then is the file added to the package, with its
+sha256 in the card (written atomically).
+
+``--quantize``: TFLite dynamic-range quantisation (int8 weights of every layer, float
+activations); ONNX dynamic quantisation of the dense layers (MatMul/Gemm, per channel),
+which hold most of the weights of AlexNet, VGG16 and the basic CNN; convolutions stay
+float, as onnxruntime's dynamic int8 convolutions were too inexact.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from micro_app.core.errors import ModelPackageError
+from micro_app.core.models.backends import OnnxRunner, TfliteRunner
+from micro_app.core.models.classifier import prepare_batch
+from micro_app.core.models.package import ModelPackage, add_weights, load_package
+from micro_app.training.split import SPLIT_FILE, read_split
+
+TARGETS = ("onnx", "tflite")
+TOLERANCE = 1e-4  # max abs difference of probabilities, float32 weights
+TOLERANCE_INT8 = 0.1  # int8 weights: probabilities move more; top-1 agreement is reported
+N_CHECK = 32
+
+
+def check_images(pkg: ModelPackage, n: int = N_CHECK, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Up to ``n`` test-split images at the input size, or random images if none are found."""
+    from micro_app.training.dataset import read_samples
+
+    split_path = pkg.path / SPLIT_FILE
+    if split_path.is_file():
+        split = read_split(split_path)
+        root = Path(split.get("dataset", ""))
+        tests = [(e["path"], e["label"]) for e in split["images"] if e["split"] == "test"]
+        tests = [t for t in tests if (root / t[0]).is_file()][:n]
+        if tests:
+            _, images = read_samples(root, tests, pkg.card.input_size)
+            assert images is not None
+            return images, f"{len(tests)} test-split images"
+    h, w = pkg.card.input_size
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8), f"{n} random images"
+
+
+def convert(model: Any, to: str, quantize: bool, path: Path) -> None:
+    if to == "onnx":
+        float_path = path.with_suffix(".float.onnx") if quantize else path
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.export(str(float_path), format="onnx", verbose=False)
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            # Dense layers only: dynamic int8 convolutions (ConvInteger) moved the
+            # probabilities of a small trained CNN by up to 0.17, dense layers by 0.002.
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.ERROR)  # onnxruntime logs a pre-processing hint on root
+            try:
+                quantize_dynamic(
+                    str(float_path),
+                    str(path),
+                    weight_type=QuantType.QInt8,
+                    per_channel=True,
+                    op_types_to_quantize=["MatMul", "Gemm"],
+                )
+            finally:
+                root.setLevel(level)
+        return
+    import tensorflow as tf
+
+    kwargs = {"optimizations": [tf.lite.Optimize.DEFAULT]} if quantize else {}
+    model.export(str(path), format="litert", verbose=False, **kwargs)
+
+
+def export(model_dir: Path | str, to: str, quantize: bool = False) -> dict[str, Any]:
+    if to not in TARGETS:
+        raise ModelPackageError(f"export target must be one of {TARGETS}, got {to!r}")
+    if to == "onnx":
+        try:
+            import onnxruntime  # noqa: F401
+            import tf2onnx  # noqa: F401
+        except ImportError as exc:
+            raise ModelPackageError(
+                'ONNX export needs tf2onnx and onnxruntime: pip install -e ".[export]"'
+            ) from exc
+    pkg = load_package(model_dir)
+    fmt = f"{to}_int8" if quantize else to
+    file_name = f"model{'_int8' if quantize else ''}.{to}"
+    work = Path(tempfile.mkdtemp(prefix="micro_app_export_"))
+    try:
+        out = work / file_name
+        images, source = check_images(pkg)
+        x = prepare_batch(images, pkg.card)
+        ref = np.asarray(pkg.model(x, training=False), np.float32)  # also builds the graph
+        convert(pkg.model, to, quantize, out)
+        runner = OnnxRunner(out) if to == "onnx" else TfliteRunner(out)
+        got = np.concatenate([runner(x[i : i + 8]) for i in range(0, len(x), 8)])
+        if pkg.head is not None:  # compare what the app reports: class probabilities
+            ref, got = pkg.head.predict_proba(ref), pkg.head.predict_proba(got)
+        elif ref.shape[-1] == 1:
+            ref, got = np.concatenate([1 - ref, ref], 1), np.concatenate([1 - got, got], 1)
+        diff = float(np.abs(ref - got).max())
+        agree = float(np.mean(ref.argmax(1) == got.argmax(1)))
+        tol = TOLERANCE_INT8 if quantize else TOLERANCE
+        if not diff <= tol:
+            raise ModelPackageError(
+                f"{fmt} outputs differ from Keras by {diff:.3g} (tolerance {tol:g}) on {source}: "
+                "not added to the package"
+            )
+        card = add_weights(pkg.path, fmt, out, file_name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "format": fmt,
+        "file": str(pkg.path / file_name),
+        "sha256": card.weights[fmt].sha256,
+        "size_bytes": (pkg.path / file_name).stat().st_size,
+        "max_abs_diff": diff,
+        "tolerance": tol,
+        "top1_agreement": agree,
+        "checked_on": source,
+    }

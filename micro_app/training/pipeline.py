@@ -1,0 +1,119 @@
+"""tf.data input pipelines and the distribution strategy for training.
+
+Images stay uint8 in memory; each batch is gathered by index, augmented (training split
+only) and then prepared with the app's own ``prepare_batch`` (the card's median,
+sharpening, HSV and normalisation), so training sees exactly what inference sees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from micro_app.core.models.card import ModelCard
+from micro_app.core.models.classifier import prepare_batch
+from micro_app.training.augment import Augment, augment_batch
+
+log = logging.getLogger("micro_app")
+
+
+def choose_strategy() -> tuple[Any, str]:
+    """``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` is set, ``MirroredStrategy`` with
+    several GPUs, else TensorFlow's default (one device)."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy(), "multi-worker mirrored (TF_CONFIG)"
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy(), f"mirrored over {len(gpus)} GPUs"
+    return tf.distribute.get_strategy(), f"one device ({'GPU' if gpus else 'CPU'})"
+
+
+def is_chief() -> bool:
+    """True unless ``TF_CONFIG`` names this process a non-chief worker."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    task = json.loads(raw).get("task", {})
+    kind, index = task.get("type", "chief"), int(task.get("index", 0))
+    cluster = json.loads(raw).get("cluster", {})
+    if "chief" in cluster:
+        return kind == "chief"
+    return kind == "worker" and index == 0
+
+
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    card: ModelCard,
+    batch_size: int,
+    *,
+    augment: Augment | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    binary: bool = False,
+) -> Any:
+    import tensorflow as tf
+
+    n = len(images)
+    h, w = images.shape[1:3]
+    y_all = labels.astype(np.float32 if binary else np.int32)
+    y_dtype = tf.float32 if binary else tf.int32
+
+    def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return images[idx], y_all[idx]
+
+    def prep(batch: np.ndarray) -> np.ndarray:
+        return prepare_batch(batch, card)
+
+    ds = tf.data.Dataset.from_tensor_slices(np.arange(n, dtype=np.int64))
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+
+    def load(idx: Any) -> tuple[Any, Any]:
+        x, y = tf.numpy_function(gather, [idx], [tf.uint8, y_dtype], stateful=False)
+        return tf.ensure_shape(x, [None, h, w, 3]), tf.ensure_shape(y, [None])
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        ds = ds.map(
+            lambda x, y: (augment_batch(x, augment), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+
+    def finish(x: Any, y: Any) -> tuple[Any, Any]:
+        x = tf.numpy_function(prep, [x], tf.float32, stateful=False)
+        return tf.ensure_shape(x, [None, h, w, 3]), y
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Balanced weights ``n / (k * count)``; a class absent from training gets 1."""
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    n = counts.sum()
+    return {k: float(n / (n_classes * c)) if c else 1.0 for k, c in enumerate(counts)}
+
+
+def predict_features(
+    model: Any, images: np.ndarray, card: ModelCard, batch: int = 64
+) -> np.ndarray:
+    """Run a Keras model (e.g. a feature extractor) on uint8 images prepared by the card."""
+    import tensorflow as tf
+
+    h, w = card.input_size
+    spec = tf.TensorSpec((None, h, w, 3), tf.float32)
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    out = [
+        np.asarray(fn(prepare_batch(images[i : i + batch], card)))
+        for i in range(0, len(images), batch)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, int(model.output_shape[-1])), np.float32)

@@ -1,0 +1,187 @@
+"""``micro-app train`` then ``evaluate`` on a small PBC subset, the split's promises
+(no training image is ever scored; copies stay on one side), and the classical head,
+RDA search and export paths on the trained package."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from micro_app.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+CLASSES = "eosinophil,lymphocyte,neutrophil,platelet"
+PER_CLASS = 60
+# Measured 0.917 (44 of 48 test images, seed 0); chance is 0.25. PBC has no patient
+# identifiers, so this in-domain score is optimistic.
+MIN_ACCURACY = 0.75
+
+
+@pytest.fixture(scope="module")
+def trained(pbc_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("train") / "live"
+    argv = ["train", str(pbc_dir), "--arch", "live_cnn", "--out", str(out)]
+    argv += ["--classes", CLASSES, "--max-per-class", str(PER_CLASS), "--input-size", "64"]
+    argv += ["--epochs", "20", "--batch-size", "16", "--patience", "20", "--quiet"]
+    assert main(argv) == 0
+    return out
+
+
+def _evaluate_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:  # type: ignore[type-arg]
+    capsys.readouterr()
+    assert main(["evaluate", *argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, "--json prints exactly one line"
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_train_writes_a_package_the_app_loads(trained: Path) -> None:
+    from micro_app.core.models import load_package
+
+    pkg = load_package(trained)
+    card = pkg.card
+    assert card.classes == tuple(CLASSES.split(","))
+    assert card.input_size == (64, 64)
+    assert card.architecture == "live_cnn"
+    assert card.training_data["licence"] == "CC BY 4.0"
+    assert "Data in Brief 30:105474" in card.training_data["citation"]
+    assert card.metrics["test"]["n_images"] == 48
+    assert card.created and card.extra["split"] == "split.json"
+    for name in ("split.json", "history.json", "training_curves.png", "test_confusion_matrix.png"):
+        assert (trained / name).is_file(), name
+    split = json.loads((trained / "split.json").read_text())
+    counts = {s: sum(e["split"] == s for e in split["images"]) for s in ("train", "val", "test")}
+    assert counts == {"train": 144, "val": 48, "test": 48}
+    assert all(not e["path"].startswith("/") and len(e["sha256"]) == 64 for e in split["images"])
+
+
+def test_evaluate_on_the_training_dataset_scores_only_the_stored_test_split(
+    trained: Path, pbc_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    report = _evaluate_json(capsys, str(trained), str(pbc_dir), "--out", str(tmp_path))
+    for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "ece", "n_images"):
+        assert key in report
+    split = json.loads((trained / "split.json").read_text())
+    test = {e["path"] for e in split["images"] if e["split"] == "test"}
+    seen = {e["path"] for e in split["images"] if e["split"] != "test"}
+    assert report["mode"] == "stored test split of the training dataset"
+    assert set(report["scored_files"]) == test
+    assert not set(report["scored_files"]) & seen
+    assert report["n_images"] == 48
+    assert report["accuracy"] >= MIN_ACCURACY
+    assert report["accuracy"] == pytest.approx(
+        json.loads((trained / "card.json").read_text())["metrics"]["test"]["accuracy"]
+    )
+    assert set(report["per_class"]["platelet"]) >= {"precision", "recall", "specificity", "f1"}
+    assert report["roc_auc_macro"] > 0.8
+    assert np.array(report["confusion_matrix"]).sum() == 48
+    assert (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_evaluate_elsewhere_leaves_out_copies_of_training_images(
+    trained: Path, pbc_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Another folder holding a renamed copy and a re-encoded, resized copy of training
+    images, plus unseen images: only the unseen ones are scored."""
+    split = json.loads((trained / "split.json").read_text())
+    train = [e for e in split["images"] if e["split"] == "train"]
+    used = {Path(e["path"]).name for e in split["images"]}
+    other = tmp_path / "other"
+    for cls in ("neutrophil", "platelet"):
+        (other / cls).mkdir(parents=True)
+        fresh = [p for p in sorted((pbc_dir / cls).iterdir()) if p.name not in used][:5]
+        for p in fresh:
+            shutil.copy(p, other / cls / p.name)
+    exact, near = (e for e in train if e["label"] == "platelet"), None
+    first = next(exact)
+    shutil.copy(pbc_dir / first["path"], other / "platelet" / "renamed_copy.jpg")
+    near = next(e for e in train if e["label"] == "neutrophil")
+    img = cv2.imread(str(pbc_dir / near["path"]))
+    small = cv2.resize(img, (240, 240), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(other / "neutrophil" / "reencoded.jpg"), small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    report = _evaluate_json(capsys, str(trained), str(other))
+    assert report["mode"] == "all images of the classes in the card"
+    assert report["left_out"]["exact_copies_of_training_images"] == 1
+    assert report["left_out"]["near_copies_of_training_images"] == 1
+    assert "platelet/renamed_copy.jpg" not in report["scored_files"]
+    assert "neutrophil/reencoded.jpg" not in report["scored_files"]
+    assert report["n_images"] == 10
+
+
+def test_classical_head_on_the_trained_features_round_trips_without_pickle(
+    trained: Path, pbc_dir: Path, tmp_path: Path
+) -> None:
+    from micro_app.core.models import load_package
+
+    out = tmp_path / "svm"
+    argv = ["train", str(pbc_dir), "--arch", "live_cnn", "--head", "best"]
+    argv += ["--features-from", str(trained), "--out", str(out)]
+    argv += ["--classes", CLASSES, "--max-per-class", str(PER_CLASS)]
+    assert main(argv) == 0
+    pkg = load_package(out)
+    assert pkg.head is not None and pkg.card.weights["classical"].file == "head.npz"
+    with np.load(out / "head.npz", allow_pickle=False) as data:
+        assert all(data[k].dtype != object for k in data.files)
+    cv = pkg.card.extra["classical"]["cross_validation"]
+    assert set(cv) == {"svm_linear", "svm_gaussian", "svm_cubic", "knn1", "lda", "tree"}
+    assert all(r["folds"] == 10 for r in cv.values())
+    assert pkg.card.metrics["test"]["accuracy"] >= MIN_ACCURACY
+    # a head trained on other seeds' test images is refused
+    bad = [str(tmp_path / "bad") if a == str(out) else a for a in argv] + ["--seed", "5"]
+    assert main(bad) == 2
+    assert not (tmp_path / "bad").exists()
+
+
+def test_export_adds_weights_that_match_keras(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], pbc_dir: Path
+) -> None:
+    from micro_app.core.models.card import ModelCard
+    from micro_app.core.models.package import sha256_file
+    from micro_app.training.export import TOLERANCE, TOLERANCE_INT8, export
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(trained, pkg)
+    onnx = export(pkg, "onnx")
+    assert onnx["max_abs_diff"] <= TOLERANCE and onnx["top1_agreement"] == 1.0
+    assert onnx["checked_on"] == "32 test-split images"
+    tfl = export(pkg, "tflite", quantize=True)
+    assert tfl["max_abs_diff"] <= TOLERANCE_INT8
+    card = ModelCard.read(pkg)
+    for fmt, name in (("onnx", "model.onnx"), ("tflite_int8", "model_int8.tflite")):
+        assert card.weights[fmt].file == name
+        assert card.weights[fmt].sha256 == sha256_file(pkg / name)
+    keras_acc = _evaluate_json(capsys, str(pkg), str(pbc_dir))["accuracy"]
+    onnx_acc = _evaluate_json(capsys, str(pkg), str(pbc_dir), "--backend", "onnx")["accuracy"]
+    assert onnx_acc == keras_acc
+
+
+def test_explain_writes_a_heatmap_png(trained: Path, pbc_dir: Path, tmp_path: Path) -> None:
+    image = sorted((pbc_dir / "eosinophil").iterdir())[0]
+    out = tmp_path / "cam.png"
+    assert main(["explain", str(trained), str(image), "--out", str(out)]) == 0
+    picture = cv2.imread(str(out))
+    assert picture.shape == (256, 512, 3)  # the image and its overlay side by side
+
+
+def test_drnn_red_deer_search_is_compared_with_random_search(pbc_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "odrnn"
+    argv = ["train", str(pbc_dir), "--arch", "drnn", "--out", str(out), "--search", "rda"]
+    argv += ["--search-budget", "6", "--search-epochs", "1", "--epochs", "1"]
+    argv += ["--classes", "lymphocyte,platelet", "--max-per-class", "20", "--input-size", "16"]
+    argv += ["--quiet"]
+    assert main(argv) == 0
+    search = json.loads((out / "search.json").read_text())
+    for method in ("rda", "random"):
+        assert search[method]["evaluations"] == 6
+        assert len(search[method]["trials"]) == 6
+        assert {"layers", "units", "learning_rate"} <= set(search[method]["best_params"])
+    card = json.loads((out / "card.json").read_text())
+    assert card["extra"]["search"]["rda"]["best_params"] == search["rda"]["best_params"]
+    options = card["extra"]["training"]["arch_options"]
+    assert options["layers"] == search["rda"]["best_params"]["layers"]
