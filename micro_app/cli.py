@@ -162,6 +162,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     def done(path: Path, result: Any) -> None:
         print(f"{path}: {len(result.cells)} cells {result.counts()}")
+        if result.input_warning:
+            print(f"  warning: {result.input_warning}")
 
     report = classify_paths(
         engine,
@@ -176,6 +178,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
         f"{len(report.written)} results, {report.n_cells} cells, "
         f"{len(report.failed)} failed -> {args.out}"
     )
+    if report.n_unlike:
+        print(
+            f"warning: {report.n_unlike} of {len(report.written)} inputs look unlike the model's "
+            "training images; see 'input_check' in their JSON"
+        )
     return 0 if report.ok else 1
 
 

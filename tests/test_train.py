@@ -59,6 +59,37 @@ def test_train_writes_a_package_the_app_loads(trained: Path) -> None:
     counts = {s: sum(e["split"] == s for e in split["images"]) for s in ("train", "val", "test")}
     assert counts == {"train": 144, "val": 48, "test": 48}
     assert all(not e["path"].startswith("/") and len(e["sha256"]) == 64 for e in split["images"])
+    # calibrated on the validation split; framed like PBC's 37.4 µm crops in the app
+    assert card.crop.size_um == 37.4
+    cal = card.metrics["calibration"]
+    assert card.temperature == cal["temperature"] and 0.25 <= card.temperature <= 8
+    assert card.unidentified_threshold == cal["threshold"]["threshold"]
+    assert cal["threshold"]["rule"] in ("target", "max_withheld")
+    assert cal["validation_ece_after"] <= cal["validation_ece_before"] + 1e-9
+    assert card.appearance is not None and card.appearance["n_images"] == 144
+
+
+def test_stain_normalised_robust_training_is_applied_in_the_app(
+    pbc_dir: Path, tmp_path: Path
+) -> None:
+    from micro_app.core.models import load_package
+    from micro_app.core.models.classifier import Classifier, prepare_batch
+
+    out = tmp_path / "robust"
+    argv = ["train", str(pbc_dir), "--arch", "live_cnn", "--out", str(out), "--quiet"]
+    argv += ["--classes", "lymphocyte,neutrophil", "--max-per-class", "20", "--input-size", "32"]
+    argv += ["--epochs", "2", "--robust-augment", "--stain", "reinhard", "--crop-um", "30"]
+    assert main(argv) == 0
+    pkg = load_package(out)
+    assert pkg.card.crop.size_um == 30
+    assert pkg.card.preprocessing.stain == "reinhard"
+    assert pkg.card.extra["training"]["augmentation"]["blur_sigma"] > 0
+    bright = np.full((1, 32, 32, 3), 250, np.uint8)
+    bright[:, 8:24, 8:24] = (120, 60, 160)
+    dim = (bright * np.array([0.7, 0.6, 0.5])).astype(np.uint8)  # same cell, another lamp
+    a, b = prepare_batch(bright, pkg.card), prepare_batch(dim, pkg.card)
+    assert np.abs(a - b).mean() < 0.03  # normalised to the same colour statistics
+    assert Classifier(pkg).predict(bright).shape == (1, 2)
 
 
 def test_evaluate_on_the_training_dataset_scores_only_the_stored_test_split(
@@ -185,3 +216,24 @@ def test_drnn_red_deer_search_is_compared_with_random_search(pbc_dir: Path, tmp_
     assert card["extra"]["search"]["rda"]["best_params"] == search["rda"]["best_params"]
     options = card["extra"]["training"]["arch_options"]
     assert options["layers"] == search["rda"]["best_params"]["layers"]
+
+
+def test_field_scope_trains_a_model_that_judges_whole_frames(tmp_path: Path) -> None:
+    from micro_app.core.engine import Engine
+    from micro_app.core.imageio import list_images, read_image_rgb
+    from micro_app.core.models import load_package
+
+    aria = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aria_all"
+    if not aria.is_dir():
+        pytest.skip(f"real images not available: {aria} is absent")
+    out = tmp_path / "field"
+    argv = ["train", str(aria), "--arch", "live_cnn", "--out", str(out), "--quiet"]
+    argv += ["--scope", "field", "--classes", "benign,pro_b", "--max-per-class", "15"]
+    argv += ["--input-size", "48", "--epochs", "1"]
+    assert main(argv) == 0
+    pkg = load_package(out)
+    assert pkg.card.scope == "field" and pkg.card.crop.size_um is None
+    result = Engine(pkg).process(read_image_rgb(list_images(aria / "benign")[0]))
+    assert result.field_result is not None
+    assert result.field_result.label in ("benign", "pro_b", "unidentified")
+    assert result.unlike_share is not None

@@ -29,6 +29,7 @@ class BatchReport:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     n_cells: int = 0
+    n_unlike: int = 0  # results flagged as unlike the model's training images
 
     @property
     def ok(self) -> bool:
@@ -110,11 +111,13 @@ def classify_paths(
                 "label": cell.label,
                 "predicted": cell.predicted,
                 "confidence": f"{cell.confidence:.6f}",
+                "unlike_training": int(cell.unlike_training),
             }
             for c in classes:
                 row[f"p_{c}"] = f"{cell.probabilities.get(c, 0.0):.6f}"
             rows.append(row)
         report.n_cells += len(result.cells)
+        report.n_unlike += result.unlike_training
         if on_done:
             on_done(path, result)
 
@@ -142,6 +145,7 @@ def classify_paths(
         "label",
         "predicted",
         "confidence",
+        "unlike_training",
         *[f"p_{c}" for c in classes],
     ]
     buf = io.StringIO()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from micro_app.core.appearance import AppearanceStats, features_batch
 from micro_app.core.frame import Frame
 from micro_app.core.geometry import Box
 from micro_app.core.locate import (
@@ -77,6 +78,11 @@ class Engine:
         self.params = params or EngineParams()
         self.classifier = Classifier(package) if package is not None else None
         self._scales: deque[float] | None = deque(maxlen=31) if smooth_scale else None
+        card = package.card if package is not None else None
+        self._appearance = (
+            AppearanceStats.from_dict(card.appearance) if card and card.appearance else None
+        )
+        self.check_appearance = True  # compare inputs with the training images
 
     def derive(
         self,
@@ -115,14 +121,18 @@ class Engine:
         cells: list[CellResult] = []
         field_result = None
         clf = self.classifier
+        unlike_share = None
         if clf is not None and clf.card.scope == "cell":
             crops = extract_crops(
                 image, self._crop_cells(loc.cells, loc.um_per_px), clf.card.input_size[0]
             )
             probs = clf.predict(crops)
-            for cell, p in zip(loc.cells, probs, strict=True):
+            scores = self._appearance_scores(crops)
+            for i, (cell, p) in enumerate(zip(loc.cells, probs, strict=True)):
                 label, conf, dist = label_from_probs(p, clf.classes, self.threshold)
-                cells.append(_cell_result(cell, label, conf, dist))
+                cells.append(_cell_result(cell, label, conf, dist, scores, i, self._appearance))
+            if scores is not None and len(scores):
+                unlike_share = float(np.mean(cells_unlike(cells)))
         else:
             cells = [_cell_result(c, UNCLASSIFIED, 0.0, {}) for c in loc.cells]
             if clf is not None:  # a field model judges the whole frame
@@ -130,6 +140,9 @@ class Engine:
                 small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
                 p = clf.predict(small[None])[0]
                 field_result = FieldResult(*label_from_probs(p, clf.classes, self.threshold))
+                scores = self._appearance_scores(small[None])
+                if scores is not None and self._appearance is not None:
+                    unlike_share = float(self._appearance.is_unlike(float(scores[0])))
         return FrameResult(
             frame_seq=seq,
             timestamp=time.monotonic() if timestamp is None else timestamp,
@@ -143,7 +156,22 @@ class Engine:
             threshold=self.threshold if clf else 0.0,
             device=self.device,
             mask=loc.mask,
+            unlike_share=unlike_share,
         )
+
+    def crops(self, image: np.ndarray) -> np.ndarray:
+        """The located cells of ``image`` cut and resized exactly as the model sees them
+        (before its preprocessing): uint8 ``(N, h, w, 3)``. For statistics and adaptation."""
+        if self.classifier is None or self.classifier.card.scope != "cell":
+            raise ValueError("crops need a cell model: its card sets the crop size")
+        loc = self._locate(image)
+        size = self.classifier.card.input_size[0]
+        return extract_crops(image, self._crop_cells(loc.cells, loc.um_per_px), size)
+
+    def _appearance_scores(self, images: np.ndarray) -> np.ndarray | None:
+        if self._appearance is None or not self.check_appearance:
+            return None
+        return self._appearance.scores(features_batch(images))
 
     def _locate(self, image: np.ndarray) -> LocateResult:
         calibrated = self.params.um_per_px
@@ -172,7 +200,16 @@ class Engine:
         return out
 
 
-def _cell_result(cell: Cell, label: str, conf: float, dist: dict[str, float]) -> CellResult:
+def _cell_result(
+    cell: Cell,
+    label: str,
+    conf: float,
+    dist: dict[str, float],
+    scores: np.ndarray | None = None,
+    index: int = 0,
+    appearance: AppearanceStats | None = None,
+) -> CellResult:
+    score = None if scores is None else float(scores[index])
     return CellResult(
         box=cell.box,
         nucleus_box=cell.nucleus_box,
@@ -180,7 +217,13 @@ def _cell_result(cell: Cell, label: str, conf: float, dist: dict[str, float]) ->
         confidence=conf,
         probabilities=dist,
         touches_border=cell.touches_border,
+        appearance_score=score,
+        unlike_training=bool(score is not None and appearance and appearance.is_unlike(score)),
     )
+
+
+def cells_unlike(cells: list[CellResult]) -> list[bool]:
+    return [c.unlike_training for c in cells]
 
 
 class InferenceThread(threading.Thread):

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from micro_app.core.appearance import unlike_message
 from micro_app.core.geometry import Box
 
 UNIDENTIFIED = "unidentified"
@@ -23,6 +24,9 @@ class CellResult:
     confidence: float
     probabilities: dict[str, float]
     touches_border: bool = False
+    # distance from the model's training images (``core.appearance``); None: not checked
+    appearance_score: float | None = None
+    unlike_training: bool = False
 
     @property
     def predicted(self) -> str:
@@ -41,6 +45,10 @@ class CellResult:
             "confidence": round(self.confidence, 6),
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
             "touches_border": self.touches_border,
+            "appearance_score": None
+            if self.appearance_score is None
+            else round(self.appearance_score, 4),
+            "unlike_training": self.unlike_training,
         }
 
 
@@ -76,6 +84,20 @@ class FrameResult:
     threshold: float = 0.0
     device: str = "none"
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # share of this frame's checked inputs (cells, or the field) unlike the training images
+    unlike_share: float | None = None
+    unlike_threshold: float = 0.5  # the frame is flagged when unlike_share passes this
+
+    @property
+    def unlike_training(self) -> bool:
+        return self.unlike_share is not None and self.unlike_share > self.unlike_threshold
+
+    @property
+    def input_warning(self) -> str | None:
+        """One line for the window and sidecars when the input is unlike the training data."""
+        if not self.unlike_training or self.unlike_share is None:
+            return None
+        return unlike_message(self.unlike_share)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -101,6 +123,13 @@ class FrameResult:
             "model": self.model,
             "unidentified_threshold": self.threshold,
             "field": self.field_result.to_dict() if self.field_result else None,
+            "input_check": {
+                "unlike_training_share": None
+                if self.unlike_share is None
+                else round(self.unlike_share, 4),
+                "unlike_training": self.unlike_training,
+                "warning": self.input_warning,
+            },
             "counts": self.counts(),
             "cells": [c.to_dict(i) for i, c in enumerate(self.cells)],
         }

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from micro_app.core.appearance import unlike_message
 from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
 from micro_app.core.geometry import Box
 from micro_app.core.results import FrameResult
@@ -27,6 +28,7 @@ from micro_app.core.tracking import CellTracker, Track
 # the model is unsure of this slide
 DEFAULT_WATCH = {"unidentified": 0.10, "ig": 0.05, "blast": 0.01, "erythroblast": 0.05}
 THUMB = 64
+UNLIKE_ALERT = 0.5  # warn when more than this share of counted cells look unlike training
 
 
 @dataclass
@@ -40,6 +42,7 @@ class SlideCell:
     time: str
     thumbnail: np.ndarray | None = None
     corrected: str | None = None
+    unlike_training: bool = False  # looked unlike the model's training images in some frame
 
     @property
     def label(self) -> str:
@@ -86,9 +89,10 @@ class SlideSession:
         for track in newly:
             self.cells[track.track_id] = self._record(track, result, image)
         # while a counted cell stays in view its vote keeps improving
-        for tid in ids:
+        for tid, res in zip(ids, result.cells, strict=False):
             if tid in self.cells:
                 self._refresh(self.cells[tid], self.tracker.tracks[tid])
+                self.cells[tid].unlike_training |= res.unlike_training
         return ids
 
     def _record(self, track: Track, result: FrameResult, image: np.ndarray | None) -> SlideCell:
@@ -143,6 +147,9 @@ class SlideSession:
                 warnings.append(
                     f"{label}: {pct[label]:.1f}% of {total} cells, above the {share:.0%} alert"
                 )
+        unlike = sum(c.unlike_training for c in self.cells.values())
+        if total and unlike / total > UNLIKE_ALERT:
+            warnings.append(unlike_message(unlike / total))
         return CountStatus(counts, total, self.target, pct, warnings)
 
     # -- export ----------------------------------------------------------------------------
@@ -163,6 +170,7 @@ class SlideSession:
                 "y0",
                 "x1",
                 "y1",
+                "unlike_training",
                 *[f"p_{k}" for k in classes],
             ]
         )
@@ -177,6 +185,7 @@ class SlideSession:
                     c.frame_seq,
                     c.time,
                     *c.box.as_list(),
+                    int(c.unlike_training),
                     *[f"{c.probabilities.get(k, 0.0):.6f}" for k in classes],
                 ]
             )

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from micro_app import __version__
+from micro_app.core.appearance import UnlikeMonitor
 from micro_app.core.engine import Engine
 from micro_app.core.errors import MicroAppError
 from micro_app.core.export import write_snapshot
@@ -114,11 +115,20 @@ class MainWindow(QMainWindow):
         row.addWidget(self.banner, 1)
         row.addWidget(dismiss)
         self.banner_box.hide()
+        # amber, not red: the input differs from the training images (stain, camera, scale)
+        self.input_note = QLabel()
+        self.input_note.setWordWrap(True)
+        self.input_note.setStyleSheet(
+            "background:#fef7e0;color:#8a4b00;padding:6px;border-radius:4px"
+        )
+        self.input_note.hide()
+        self._unlike = UnlikeMonitor()
         self.gallery = Gallery()
         self.gallery.folder = self.snapshot_dir
         central = QWidget()
         col = QVBoxLayout(central)
         col.addWidget(self.banner_box)
+        col.addWidget(self.input_note)
         col.addWidget(self.view, 1)
         col.addWidget(self.gallery)
         self.setCentralWidget(central)
@@ -210,6 +220,10 @@ class MainWindow(QMainWindow):
         elif self.selected is not None:
             self.selected = self._follow_selection(result)
         self.current = (frame, result)
+        note = self._unlike.update(result.unlike_share)
+        if note != (None if self.input_note.isHidden() else self.input_note.text()):
+            self.input_note.setText(note or "")
+            self.input_note.setVisible(note is not None)
         if self.show_overlay:
             self.view.show_image(self._annotated())
         self.results.show_count(self.session.status())
@@ -465,6 +479,8 @@ class MainWindow(QMainWindow):
         self.model_path = folder
         self.settings = replace(self.settings, model_dir=folder)
         self.session.threshold = engine.threshold
+        self._unlike = UnlikeMonitor()
+        self.input_note.hide()
         self._refresh_model_view()
         self.statusBar().showMessage(
             f"model {engine.classifier.card.name if engine.classifier else ''} loaded", 4000

@@ -3,7 +3,10 @@ uint8 batches (before the card's preprocessing, so HSV models see jittered RGB).
 
 Flips (both axes), 90-degree rotations (square inputs), and one random affine transform
 per image (rotation range, shifts, zoom, shear; the edge reflected), then colour jitter
-(brightness, contrast, saturation, hue).
+(brightness, contrast, saturation, hue, and a gain per RGB channel: another lamp or white
+balance), Gaussian blur (another focus or optics) and sensor noise.
+``Augment.robust()`` widens the colour range and turns on blur and noise, for models that
+must hold up on other labs' stains and cameras.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class Augment:
     contrast: float = 0.1  # factor in [1 - c, 1 + c]
     saturation: float = 0.1
     hue: float = 0.02  # share of the hue circle
+    channel_gain: float = 0.0  # each RGB channel times a factor in [1 - g, 1 + g]
+    blur_sigma: float = 0.0  # half of the batches blurred with a sigma up to this (pixels)
+    noise: float = 0.0  # Gaussian sensor noise, standard deviation up to this share of 255
 
     def __post_init__(self) -> None:
         checks = {
@@ -38,6 +44,9 @@ class Augment:
             "contrast": (self.contrast, 0.9),
             "saturation": (self.saturation, 0.9),
             "hue": (self.hue, 0.5),
+            "channel_gain": (self.channel_gain, 0.5),
+            "blur_sigma": (self.blur_sigma, 5.0),
+            "noise": (self.noise, 0.2),
         }
         for name, (value, top) in checks.items():
             if not isinstance(value, (int, float)) or not 0 <= value <= top:
@@ -45,7 +54,20 @@ class Augment:
 
     @classmethod
     def off(cls) -> Augment:
-        return cls(False, False, 0, 0, 0, 0, 0, 0, 0, 0)
+        return cls(False, False, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    @classmethod
+    def robust(cls) -> Augment:
+        """The papers' geometry plus wide colour, blur and noise (``--robust-augment``)."""
+        return cls(
+            brightness=0.15,
+            contrast=0.25,
+            saturation=0.35,
+            hue=0.06,
+            channel_gain=0.15,
+            blur_sigma=1.5,
+            noise=0.03,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,8 +91,13 @@ def augment_batch(images: Any, aug: Augment) -> Any:
         x = tf.gather_nd(rots, tf.stack([k, tf.range(b)], axis=1))
     if aug.rotation_deg or aug.shift or aug.zoom or aug.shear_deg:
         x = _affine(x, aug, h, w)
-    if aug.brightness or aug.contrast or aug.saturation or aug.hue:
+    if aug.brightness or aug.contrast or aug.saturation or aug.hue or aug.channel_gain:
         x = _colour(x / 255.0, aug) * 255.0
+    if aug.blur_sigma:
+        x = _blur(x, aug.blur_sigma)
+    if aug.noise:
+        sd = tf.random.uniform([b, 1, 1, 1], 0.0, aug.noise * 255.0)
+        x = x + tf.random.normal(tf.shape(x)) * sd
     return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
 
 
@@ -115,6 +142,9 @@ def _colour(x: Any, aug: Augment) -> Any:
     def u(lo: float, hi: float) -> Any:
         return tf.random.uniform([b, 1, 1, 1], lo, hi)
 
+    if aug.channel_gain:
+        g = aug.channel_gain
+        x = x * tf.random.uniform([b, 1, 1, 3], 1 - g, 1 + g)
     if aug.brightness:
         x = x + u(-aug.brightness, aug.brightness)
     if aug.contrast:
@@ -127,3 +157,22 @@ def _colour(x: Any, aug: Augment) -> Any:
         sat = tf.clip_by_value(hsv[..., 1:2] * u(1 - aug.saturation, 1 + aug.saturation), 0, 1)
         x = tf.image.hsv_to_rgb(tf.concat([hue, sat, hsv[..., 2:3]], axis=-1))
     return x
+
+
+def _blur(x: Any, max_sigma: float) -> Any:
+    """Gaussian blur with one random sigma per batch, on a random half of the images."""
+    import tensorflow as tf
+
+    sigma = tf.random.uniform([], 0.3, max_sigma)
+    radius = math.ceil(3 * max_sigma)
+    t = tf.range(-radius, radius + 1, dtype=tf.float32)
+    k = tf.exp(-0.5 * tf.square(t / sigma))
+    k = k / tf.reduce_sum(k)
+    kx = tf.tile(tf.reshape(k, [1, -1, 1, 1]), [1, 1, 3, 1])
+    ky = tf.tile(tf.reshape(k, [-1, 1, 1, 1]), [1, 1, 3, 1])
+    pad = [[0, 0], [radius, radius], [radius, radius], [0, 0]]
+    y = tf.pad(x, pad, mode="REFLECT")
+    y = tf.nn.depthwise_conv2d(y, kx, [1, 1, 1, 1], "VALID")
+    y = tf.nn.depthwise_conv2d(y, ky, [1, 1, 1, 1], "VALID")
+    pick = tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) < 0.5
+    return tf.where(pick, y, x)

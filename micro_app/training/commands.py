@@ -102,6 +102,41 @@ def register(sub: argparse._SubParsersAction) -> None:
             help=f"thesis preprocessing: {step} (default: the architecture's)",
         )
     t.add_argument("--no-augment", action="store_true", help="no augmentation")
+    t.add_argument(
+        "--robust-augment",
+        action="store_true",
+        help="wide colour jitter, channel gains, blur and noise (other labs' stains/cameras)",
+    )
+    t.add_argument(
+        "--stain",
+        choices=["none", "reinhard"],
+        default="none",
+        help="colour normalisation, the same in training and in the app (none)",
+    )
+    t.add_argument(
+        "--crop-um",
+        type=float,
+        help="side of the training crops in µm, so the app frames cells the same way "
+        "(default: known for PBC, 37.4)",
+    )
+    t.add_argument(
+        "--scope",
+        choices=["cell", "field"],
+        default="cell",
+        help="cell: classifies cell crops; field: classifies whole frames (cell)",
+    )
+    t.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=0.99,
+        help="the unidentified threshold is the lowest at which validation cells kept reach "
+        "this accuracy (0.99)",
+    )
+    t.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="no temperature scaling, threshold choice or appearance statistics",
+    )
     t.add_argument("--no-class-weights", action="store_true", help="no class weighting")
     t.add_argument("--patience", type=int, default=6, help="early-stopping patience (6)")
     t.add_argument("--name", help="model name in the card")
@@ -109,7 +144,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data-name", help="dataset name for the card")
     t.add_argument("--data-licence", help="dataset licence for the card")
     t.add_argument("--data-citation", help="dataset citation for the card")
-    t.add_argument("--threshold", type=float, help="unidentified threshold stored in the card")
+    t.add_argument(
+        "--threshold", type=float, help="unidentified threshold (default: chosen on validation)"
+    )
     t.add_argument("--search", choices=["rda"], help="drnn: red deer search (+ random search)")
     t.add_argument("--search-budget", type=int, default=10, help="trainings per search (10)")
     t.add_argument("--search-epochs", type=int, default=3, help="epochs per search training (3)")
@@ -198,7 +235,16 @@ def _train(args: argparse.Namespace) -> int:
         median=args.median,
         sharpen=args.sharpen,
         hsv=args.hsv,
-        augment=Augment.off() if args.no_augment else Augment(),
+        augment=Augment.off()
+        if args.no_augment
+        else Augment.robust()
+        if args.robust_augment
+        else Augment(),
+        stain=args.stain,
+        crop_um=args.crop_um,
+        scope=args.scope,
+        target_accuracy=args.target_accuracy,
+        calibrate=not args.no_calibrate,
         use_class_weights=not args.no_class_weights,
         patience=args.patience,
         name=args.name,

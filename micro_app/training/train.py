@@ -27,11 +27,13 @@ import numpy as np
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.errors import ModelPackageError, SettingsError
 from micro_app.core.models.architectures import architecture, feature_extractor
-from micro_app.core.models.card import CARD_FILE, ModelCard, Preprocessing
+from micro_app.core.models.card import CARD_FILE, SCOPES, CropSpec, ModelCard, Preprocessing
 from micro_app.core.models.package import load_package, save_package
+from micro_app.core.stain import STAIN_MODES, StainReference
 from micro_app.training import split as splits
 from micro_app.training.augment import Augment
 from micro_app.training.dataset import (
+    KNOWN_CROP_UM,
     dataset_info,
     duplicate_groups,
     list_dataset,
@@ -80,6 +82,11 @@ class TrainConfig:
     features_from: Path | None = None
     cv_folds: int = 10
     unidentified_threshold: float | None = None
+    target_accuracy: float = 0.99  # the threshold is chosen to reach it on validation
+    calibrate: bool = True  # temperature, threshold and appearance from the validation split
+    scope: str = "cell"  # "field": the model classifies whole frames
+    crop_um: float | None = None  # side of the training crops in µm (cell scope)
+    stain: str = "none"  # "reinhard": colour-normalise to the training images' statistics
     arch_options: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
     verbose: int | None = None  # Keras: 1 progress bar, 2 a line per epoch; None: by terminal
@@ -117,6 +124,14 @@ class TrainConfig:
         t = self.unidentified_threshold
         if t is not None and not 0 <= t <= 1:
             raise SettingsError(f"unidentified threshold must be 0..1, got {t!r}")
+        if not 0.5 <= self.target_accuracy <= 1:
+            raise SettingsError(f"target accuracy must be 0.5..1, got {self.target_accuracy!r}")
+        if self.scope not in SCOPES:
+            raise SettingsError(f"scope must be one of {SCOPES}, got {self.scope!r}")
+        if self.crop_um is not None and not 1 <= self.crop_um <= 500:
+            raise SettingsError(f"crop size must be 1..500 µm, got {self.crop_um!r}")
+        if self.stain not in STAIN_MODES:
+            raise SettingsError(f"stain must be one of {STAIN_MODES}, got {self.stain!r}")
 
 
 @dataclass
@@ -145,6 +160,8 @@ def train(cfg: TrainConfig, say: Callable[[str], None] = print) -> TrainResult:
         sharpen=base_prep.sharpen if cfg.sharpen is None else cfg.sharpen,
         hsv=base_prep.hsv if cfg.hsv is None else cfg.hsv,
         normalisation=base_prep.normalisation,
+        stain=base_prep.stain if source else cfg.stain,
+        stain_reference=base_prep.stain_reference if source else None,
     )
     if source and prep != base_prep:
         raise SettingsError("--features-from keeps that package's preprocessing: drop the flags")
@@ -289,10 +306,15 @@ class _Run:
 
     def card(self, architecture_name: str, extra: dict[str, Any]) -> ModelCard:
         cfg = self.cfg
+        crop_um = cfg.crop_um
+        if crop_um is None and cfg.scope == "cell":
+            crop_um = KNOWN_CROP_UM.get(Path(cfg.dataset).resolve().name.lower())
         return ModelCard(
             name=cfg.name or f"{architecture_name}-{Path(cfg.dataset).name}",
             version=cfg.version,
             classes=self.classes,
+            scope=cfg.scope,
+            crop=CropSpec(size_um=crop_um),
             input_size=self.input_size,
             colour_order=self.source.card.colour_order if self.source else self.arch.colour_order,
             preprocessing=self.prep,
@@ -318,6 +340,10 @@ class _Run:
         say(f"split: {len(tr)} train, {len(va)} validation, {len(te)} test images")
         if len(tr) == 0 or len(te) == 0:
             raise SettingsError("the split left no training or no test images: add images")
+        if self.prep.stain != "none" and self.prep.stain_reference is None:
+            ref = StainReference.from_images(images[tr])
+            self.prep = replace(self.prep, stain_reference=ref.to_dict())
+            say(f"stain reference ({self.prep.stain}) from the training split: {ref.to_dict()}")
         record["training_data"] = self.info
         work = Path(tempfile.mkdtemp(prefix="micro_app_train_"))
         try:
@@ -363,8 +389,48 @@ class _Run:
             save_package(model, card, target, overwrite=True, head=head, files=files)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        if self.cfg.calibrate:
+            self._calibrate(target, images, labels, tr, va, say)
         metrics = self._score(target, images[te], labels[te], say)
         return TrainResult(target, metrics, history, extra)
+
+    def _calibrate(
+        self,
+        folder: Path,
+        images: np.ndarray,
+        labels: np.ndarray,
+        tr: np.ndarray,
+        va: np.ndarray,
+        say: Callable[[str], None],
+    ) -> None:
+        from micro_app.core.models.classifier import Classifier
+        from micro_app.training.calibrate import calibrate_package
+        from micro_app.training.evaluate import predict_images
+
+        probs = predict_images(Classifier(load_package(folder)), images[va])
+        c = calibrate_package(
+            folder,
+            probs,
+            labels[va],
+            images[tr],
+            images[va],
+            fixed_threshold=self.cfg.unidentified_threshold,
+            target_accuracy=self.cfg.target_accuracy,
+        )
+        th = c["threshold"]
+        ece = (
+            f"; validation ECE {c['validation_ece_before']:.4f} -> {c['validation_ece_after']:.4f}"
+            if "validation_ece_before" in c
+            else ""
+        )
+        withheld = (
+            f", withholding {th['validation_withheld']:.1%} of validation cells "
+            f"(accuracy of the rest {th['validation_accuracy_kept']:.4f})"
+            if "validation_withheld" in th
+            else ""
+        )
+        t = th["threshold"]
+        say(f"temperature {c['temperature']:g}{ece}; unidentified below {t}{withheld}")
 
     # -- Keras training -----------------------------------------------------------------
     def _compile(self, options: dict[str, Any], lr: float) -> Any:

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from micro_app.core.appearance import AppearanceStats
 from micro_app.core.errors import ModelPackageError
+from micro_app.core.stain import STAIN_MODES, StainReference
 from micro_app.core.typed import known_keys_only
 
 CARD_FILE = "card.json"
@@ -44,6 +46,10 @@ class Preprocessing:
     sharpen: bool = False
     hsv: bool = False
     normalisation: str = "unit"
+    # colour normalisation before everything else (``micro_app.core.stain``): "none" or
+    # "reinhard" to ``stain_reference`` ({"mean": [L, a, b], "std": [L, a, b]})
+    stain: str = "none"
+    stain_reference: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class ModelCard:
     unidentified_threshold: float | None = None
     created: str = ""
     parent: str | None = None
+    # softmax temperature fitted on the validation split (1.0: probabilities as the net gives)
+    temperature: float = 1.0
+    # what the training images looked like (``micro_app.core.appearance.AppearanceStats``)
+    appearance: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -99,6 +109,28 @@ class ModelCard:
             f"card normalisation must be one of {NORMALISATIONS}, "
             f"got {self.preprocessing.normalisation!r}",
         )
+        _check(
+            self.preprocessing.stain in STAIN_MODES,
+            f"card stain must be one of {STAIN_MODES}, got {self.preprocessing.stain!r}",
+        )
+        if self.preprocessing.stain != "none":
+            _check(
+                self.preprocessing.stain_reference is not None,
+                "card stain normalisation has no stain_reference: retrain or fix the card",
+            )
+            try:
+                StainReference.from_dict(self.preprocessing.stain_reference or {})
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise ModelPackageError(f"card stain_reference is malformed ({exc})") from exc
+        _check(
+            isinstance(self.temperature, (int, float)) and 0.05 <= self.temperature <= 20,
+            f"card 'temperature' must be 0.05..20, got {self.temperature!r}",
+        )
+        if self.appearance is not None:
+            try:
+                AppearanceStats.from_dict(self.appearance)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise ModelPackageError(f"card 'appearance' is malformed ({exc})") from exc
         for fmt in self.weights:
             _check(fmt in WEIGHT_FORMATS, f"card weights format {fmt!r} not in {WEIGHT_FORMATS}")
         t = self.unidentified_threshold

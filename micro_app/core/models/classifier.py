@@ -20,6 +20,7 @@ import numpy as np
 from micro_app.core import preprocess as pp
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage
+from micro_app.core.stain import StainReference, normalise_stain
 
 log = logging.getLogger("micro_app")
 
@@ -31,6 +32,8 @@ def prepare_batch(images: np.ndarray, card: ModelCard) -> np.ndarray:
     if tuple(images.shape[1:3]) != tuple(card.input_size):
         raise ValueError(f"batch is {images.shape[1:3]}, the model takes {card.input_size}")
     steps = card.preprocessing
+    if steps.stain != "none":
+        images = normalise_stain(images, steps.stain, _stain_reference(card))
     if steps.median or steps.sharpen or steps.hsv:
         out = np.empty_like(images)
         for i, img in enumerate(images):
@@ -45,6 +48,21 @@ def prepare_batch(images: np.ndarray, card: ModelCard) -> np.ndarray:
     if card.colour_order == "BGR" and not steps.hsv:
         images = images[..., ::-1]
     return pp.normalise(np.ascontiguousarray(images), steps.normalisation)
+
+
+def _stain_reference(card: ModelCard) -> StainReference | None:
+    ref = card.preprocessing.stain_reference
+    return StainReference.from_dict(ref) if ref is not None else None
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax probabilities re-tempered: ``softmax(log(p) / T)`` (= logits / T)."""
+    if temperature == 1.0 or probs.shape[1] < 2:
+        return probs
+    logp = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def describe_device() -> str:
@@ -97,7 +115,7 @@ class Classifier:
         if self._binary:
             p = y.reshape(-1)
             y = np.stack([1.0 - p, p], axis=1)
-        return y
+        return apply_temperature(y, self.card.temperature)
 
     def warm_up(self) -> None:
         """Trace the graph once so the first live frame is not slow."""
