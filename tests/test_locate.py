@@ -135,8 +135,10 @@ def test_extract_crops_pads_so_a_border_cell_stays_centred() -> None:
     crop = extract_crops(img, [cell], cell.side_px)[0]
     mid = cell.side_px // 2
     assert tuple(crop[mid, mid]) == PURPLE
-    # the mirrored half of the nucleus appears left of centre as well
-    assert tuple(crop[mid, mid - 30]) == PURPLE and tuple(crop[mid, mid + 30]) == PURPLE
+    # outside the frame is background, never a mirrored copy of the nucleus
+    left_of_frame = -1 - sq.x0  # crop column of frame x = -1
+    assert tuple(crop[mid, left_of_frame]) == BACKGROUND
+    assert tuple(crop[mid, left_of_frame + 3]) == PURPLE
     assert tuple(crop[2, 2]) == BACKGROUND
 
 
@@ -260,4 +262,4 @@ def test_extract_crops_beyond_the_frame_never_fails() -> None:
     huge = Cell(Box(0, 0, 80, 60), Box(30, 20, 50, 40), 400, (40.0, 30.0), False, 400)
     crops = extract_crops(img, [far, huge], 32)
     assert crops.shape == (2, 32, 32, 3)
-    assert np.all(crops[0] == (1, 2, 3))  # the nearest frame pixel, repeated
+    assert np.all(crops[0] == BACKGROUND)  # wholly outside: the background colour

@@ -237,3 +237,16 @@ def test_field_scope_trains_a_model_that_judges_whole_frames(tmp_path: Path) -> 
     assert result.field_result is not None
     assert result.field_result.label in ("benign", "pro_b", "unidentified")
     assert result.unlike_share is not None
+
+
+def test_bad_augmentation_option_is_one_clear_line(
+    pbc_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "never"
+    argv = ["train", str(pbc_dir), "--arch", "live_cnn", "--out", str(out)]
+    assert main([*argv, "--augment-option", "zoom_level=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown augmentation settings ['zoom_level']" in err
+    assert main([*argv, "--augment-option", "zoom=5"]) == 2
+    assert "zoom must be 0..0.9" in capsys.readouterr().err
+    assert not out.exists()

@@ -3,15 +3,17 @@
 Each crop (or field) is described by a few numbers that a different stain, camera, lamp
 or magnification changes: its L*a*b* colour mean and spread, the colour of its darkest
 fifth (the stained nucleus), and the share of its pixels in the nucleus mask (a scale
-that does not match the training cells changes it). The model card stores the robust
-centre and spread of these numbers over the training images and a threshold (a high
-percentile of the validation images' scores). A crop whose score passes the threshold is
-"unlike the training data"; the engine marks it and the window says so. Pure functions.
+that does not match the training cells changes it). The model card stores their mean,
+spread and (shrunk) covariance over the training images; the score is the Mahalanobis
+distance, which also catches a combination of numbers that is off while each one alone
+is within its range. The threshold is a high percentile of the validation images' scores.
+A crop whose score passes the threshold is "unlike the training data"; the engine marks
+it and the window says so. Pure functions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,7 @@ FEATURES = (
     "nucleus_share",
 )
 THRESHOLD_PERCENTILE = 99.0
+SHRINKAGE = 0.05  # covariance pulled towards the identity, for a stable inverse
 _MIN_SCALE = (1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 1.0, 0.5, 0.5, 0.005)
 
 
@@ -57,44 +60,47 @@ class AppearanceStats:
 
     center: tuple[float, ...]
     scale: tuple[float, ...]
+    precision: tuple[tuple[float, ...], ...]  # inverse correlation (shrunk), standardised units
     threshold: float
     n_images: int
-    crop_side_px: float | None = None  # training crops' median side before resizing
 
     def __post_init__(self) -> None:
-        if len(self.center) != len(FEATURES) or len(self.scale) != len(FEATURES):
-            raise ValueError(f"appearance stats need {len(FEATURES)} centres and scales")
-        if not self.threshold > 0:
-            raise ValueError(f"appearance threshold must be positive, got {self.threshold}")
+        n = len(FEATURES)
+        if len(self.center) != n or len(self.scale) != n:
+            raise ValueError(f"appearance stats need {n} centres and scales")
+        if len(self.precision) != n or any(len(r) != n for r in self.precision):
+            raise ValueError(f"appearance precision must be {n}x{n}")
+        if min(self.scale) <= 0 or not self.threshold > 0:
+            raise ValueError("appearance scales and threshold must be positive")
 
     @classmethod
     def fit(
         cls,
         train_features: np.ndarray,
         val_features: np.ndarray | None = None,
-        crop_side_px: float | None = None,
     ) -> AppearanceStats:
-        """Median and scaled MAD of the training images; the threshold is the 99th
-        percentile of the validation images' scores (the training images' when there is no
-        validation split)."""
+        """Mean, spread and shrunk correlation of the training images; the threshold is
+        the 99th percentile of the validation images' scores (the training images' when
+        there is no validation split)."""
         f = np.asarray(train_features, np.float64)
-        center = np.median(f, axis=0)
-        scale = np.maximum(1.4826 * np.median(np.abs(f - center), axis=0), _MIN_SCALE)
-        probe = cls(tuple(center), tuple(scale), 1.0, len(f))
+        if len(f) < 2:
+            raise ValueError("appearance statistics need at least 2 training images")
+        center = f.mean(axis=0)
+        scale = np.maximum(f.std(axis=0), _MIN_SCALE)
+        z = (f - center) / scale
+        corr = np.cov(z.T) if len(f) > 2 else np.eye(len(FEATURES))
+        corr = (1 - SHRINKAGE) * corr + SHRINKAGE * np.eye(len(FEATURES))
+        prec = np.linalg.inv(corr)
+        probe = cls(_tup(center), _tup(scale), tuple(_tup(r) for r in prec), 1.0, len(f))
         ref = f if val_features is None or len(val_features) == 0 else val_features
         threshold = float(np.percentile(probe.scores(ref), THRESHOLD_PERCENTILE))
-        return cls(
-            tuple(float(v) for v in center),
-            tuple(float(v) for v in scale),
-            max(threshold, 1e-6),
-            len(f),
-            crop_side_px,
-        )
+        return replace(probe, threshold=max(threshold, 1e-6))
 
     def scores(self, feats: np.ndarray) -> np.ndarray:
-        """Root-mean-square robust z-score of each row: about 1 for typical training images."""
+        """Mahalanobis distance of each row per feature (about 1 for training images)."""
         z = (np.asarray(feats, np.float64) - np.asarray(self.center)) / np.asarray(self.scale)
-        return np.sqrt(np.mean(z * z, axis=-1))
+        d2 = np.einsum("...i,ij,...j->...", z, np.asarray(self.precision), z)
+        return np.sqrt(np.maximum(d2, 0.0) / len(FEATURES))
 
     def is_unlike(self, score: float) -> bool:
         return score > self.threshold
@@ -104,10 +110,10 @@ class AppearanceStats:
             "features": list(FEATURES),
             "center": [round(v, 6) for v in self.center],
             "scale": [round(v, 6) for v in self.scale],
+            "precision": [[round(v, 6) for v in r] for r in self.precision],
             "threshold": round(self.threshold, 6),
             "threshold_rule": f"{THRESHOLD_PERCENTILE:g}th percentile of validation scores",
             "n_images": self.n_images,
-            "crop_side_px": self.crop_side_px,
         }
 
     @classmethod
@@ -115,12 +121,16 @@ class AppearanceStats:
         if list(data.get("features", [])) != list(FEATURES):
             raise ValueError("appearance features differ from this app's: retrain the model")
         return cls(
-            tuple(float(v) for v in data["center"]),
-            tuple(float(v) for v in data["scale"]),
+            _tup(data["center"]),
+            _tup(data["scale"]),
+            tuple(_tup(r) for r in data["precision"]),
             float(data["threshold"]),
             int(data["n_images"]),
-            None if data.get("crop_side_px") is None else float(data["crop_side_px"]),
         )
+
+
+def _tup(values: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
 
 
 def unlike_message(share: float) -> str:

@@ -319,27 +319,38 @@ def crop_square(cell: Cell, frame_w: int, frame_h: int) -> Box:
     return Box(x0, y0, x0 + side, y0 + side)
 
 
+def background_colour(image_rgb: np.ndarray) -> tuple[int, int, int]:
+    """The slide background's colour: the median of the brightest fifth of the frame."""
+    small = image_rgb[::4, ::4].reshape(-1, 3)
+    grey = small.astype(np.int32).sum(axis=1)
+    bright = small[grey >= np.percentile(grey, 80)]
+    r, g, b = np.median(bright, axis=0)
+    return int(r), int(g), int(b)
+
+
 def extract_crops(image_rgb: np.ndarray, cells: list[Cell], size: int) -> np.ndarray:
-    """``(N, size, size, 3)`` uint8 square crops, resized; outside the frame is mirrored
-    (``BORDER_REFLECT_101``) so a cell at the edge stays centred."""
+    """``(N, size, size, 3)`` uint8 square crops, resized. Where the square leaves the
+    frame it is filled with the background colour, so a cell at the edge stays centred and
+    the model never sees a mirrored copy of it (a reflected border doubles the nucleus)."""
     if size < 1:
         raise ValueError(f"crop size must be positive, got {size}")
     h, w = image_rgb.shape[:2]
     out = np.empty((len(cells), size, size, 3), np.uint8)
+    fill: tuple[int, int, int] | None = None
     for i, cell in enumerate(cells):
         sq = crop_square(cell, w, h)
         inner = image_rgb[max(0, sq.y0) : min(h, sq.y1), max(0, sq.x0) : min(w, sq.x1)]
         pads = (max(0, -sq.y0), max(0, sq.y1 - h), max(0, -sq.x0), max(0, sq.x1 - w))
-        if inner.size == 0:  # the square lies wholly outside the frame
-            ny, nx = min(max(sq.y0, 0), h - 1), min(max(sq.x0, 0), w - 1)
-            inner = np.ascontiguousarray(
-                np.broadcast_to(image_rgb[ny, nx], (sq.height, sq.width, 3))
-            )
-        elif any(pads):
-            top, bottom, left, right = pads
-            fits = max(top, bottom) < inner.shape[0] and max(left, right) < inner.shape[1]
-            mode = cv2.BORDER_REFLECT_101 if fits else cv2.BORDER_REPLICATE
-            inner = cv2.copyMakeBorder(inner, top, bottom, left, right, mode)
+        if any(pads) or inner.size == 0:
+            fill = fill or background_colour(image_rgb)
+            if inner.size == 0:  # the square lies wholly outside the frame
+                colour = np.array(fill, np.uint8)
+                inner = np.ascontiguousarray(np.broadcast_to(colour, (sq.height, sq.width, 3)))
+            else:
+                top, bottom, left, right = pads
+                inner = cv2.copyMakeBorder(
+                    inner, top, bottom, left, right, cv2.BORDER_CONSTANT, value=fill
+                )
         interp = cv2.INTER_AREA if inner.shape[0] > size else cv2.INTER_LINEAR
         out[i] = cv2.resize(inner, (size, size), interpolation=interp)
     return out

@@ -108,6 +108,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="wide colour jitter, channel gains, blur and noise (other labs' stains/cameras)",
     )
     t.add_argument(
+        "--augment-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one augmentation setting, e.g. zoom=0.25 or blur_sigma=2",
+    )
+    t.add_argument(
         "--stain",
         choices=["none", "reinhard"],
         default="none",
@@ -214,7 +222,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from micro_app.training.augment import Augment
     from micro_app.training.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -235,11 +242,7 @@ def _train(args: argparse.Namespace) -> int:
         median=args.median,
         sharpen=args.sharpen,
         hsv=args.hsv,
-        augment=Augment.off()
-        if args.no_augment
-        else Augment.robust()
-        if args.robust_augment
-        else Augment(),
+        augment=_augment(args),
         stain=args.stain,
         crop_um=args.crop_um,
         scope=args.scope,
@@ -265,6 +268,23 @@ def _train(args: argparse.Namespace) -> int:
     )
     train(cfg)
     return 0
+
+
+def _augment(args: argparse.Namespace) -> Any:
+    from dataclasses import fields, replace
+
+    from micro_app.core.errors import SettingsError
+    from micro_app.training.augment import Augment
+
+    base = (
+        Augment.off() if args.no_augment else Augment.robust() if args.robust_augment else Augment()
+    )
+    changes = dict(args.augment_option)
+    known = {f.name for f in fields(Augment)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise SettingsError(f"unknown augmentation settings {unknown}; known: {sorted(known)}")
+    return replace(base, **changes)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
