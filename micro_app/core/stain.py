@@ -66,13 +66,32 @@ def lab_stats(image: np.ndarray) -> np.ndarray:
 
 def reinhard(image: np.ndarray, ref: StainReference) -> np.ndarray:
     """uint8 RGB image with its L*a*b* mean and std matched to ``ref``."""
-    lab = to_lab(image)
-    flat = lab.reshape(-1, 3)
-    mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), _MIN_STD)
-    out = (lab - mean) / std * np.asarray(ref.std, np.float32) + np.asarray(ref.mean, np.float32)
-    out[..., 0] = np.clip(out[..., 0], 0.0, 100.0)
-    rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
-    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    return reinhard_batch(image[None], ref)[0]
+
+
+def reinhard_batch(images: np.ndarray, ref: StainReference) -> np.ndarray:
+    """``reinhard`` on each image of a uint8 RGB batch ``(N, H, W, 3)``. The forward
+    conversion is OpenCV's 8-bit L*a*b* (a table lookup, about 7x faster than the float
+    one; L steps of 0.4, a and b of 1), rescaled to float L*a*b* units; one conversion
+    each way for the whole batch (the images stacked into one tall image)."""
+    n, h, w, _ = images.shape
+    lab8 = cv2.cvtColor(np.ascontiguousarray(images).reshape(n * h, w, 3), cv2.COLOR_RGB2LAB)
+    stats = [cv2.meanStdDev(img) for img in lab8.reshape(n, h, w, 3)]
+    mean8 = np.array([m.ravel() for m, _ in stats], np.float32)[:, None, None, :]
+    std8 = np.array([d.ravel() for _, d in stats], np.float32)[:, None, None, :]
+    # 8-bit L*a*b*: L * 255/100, a + 128, b + 128
+    unit = np.array([100.0 / 255.0, 1.0, 1.0], np.float32)
+    offset = np.array([0.0, 128.0, 128.0], np.float32)
+    mean = mean8 * unit - offset
+    std = np.maximum(std8 * unit, _MIN_STD)
+    gain = np.asarray(ref.std, np.float32) / std
+    shift = np.asarray(ref.mean, np.float32) - mean * gain
+    lab = lab8.reshape(n, h, w, 3).astype(np.float32) * unit - offset
+    lab = lab * gain + shift
+    np.clip(lab[..., 0], 0.0, 100.0, out=lab[..., 0])
+    rgb = cv2.cvtColor(lab.reshape(n * h, w, 3), cv2.COLOR_LAB2RGB)
+    rgb *= 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).reshape(n, h, w, 3)
 
 
 def normalise_stain(images: np.ndarray, mode: str, ref: StainReference | None) -> np.ndarray:
@@ -83,4 +102,4 @@ def normalise_stain(images: np.ndarray, mode: str, ref: StainReference | None) -
         return images
     if ref is None:
         raise ValueError("reinhard stain normalisation needs a reference: retrain the model")
-    return np.stack([reinhard(img, ref) for img in images]) if len(images) else images
+    return reinhard_batch(images, ref) if len(images) else images

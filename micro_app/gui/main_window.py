@@ -479,6 +479,7 @@ class MainWindow(QMainWindow):
         self.model_path = folder
         self.settings = replace(self.settings, model_dir=folder)
         self.session.threshold = engine.threshold
+        self.controls.threshold.set_value(engine.threshold)  # the card's, unless the user set one
         self._unlike = UnlikeMonitor()
         self.input_note.hide()
         self._refresh_model_view()
