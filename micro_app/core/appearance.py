@@ -133,10 +133,11 @@ def _tup(values: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def unlike_message(share: float) -> str:
+def unlike_message(share: float, field: bool = False) -> str:
     """The one line the window and sidecars show when input is unlike the training data."""
+    what = "the field looks" if field else f"{share:.0%} of the cells look"
     return (
-        f"{share:.0%} of the cells look unlike the model's training images (stain, camera, "
+        f"{what} unlike the model's training images (stain, camera, "
         "lamp or magnification differ): treat the classes with caution, check the stain and "
         "calibration, or adapt the model to this microscope"
     )

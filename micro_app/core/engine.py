@@ -82,7 +82,6 @@ class Engine:
         self._appearance = (
             AppearanceStats.from_dict(card.appearance) if card and card.appearance else None
         )
-        self.check_appearance = True  # compare inputs with the training images
 
     def derive(
         self,
@@ -169,7 +168,7 @@ class Engine:
         return extract_crops(image, self._crop_cells(loc.cells, loc.um_per_px), size)
 
     def _appearance_scores(self, images: np.ndarray) -> np.ndarray | None:
-        if self._appearance is None or not self.check_appearance:
+        if self._appearance is None:
             return None
         return self._appearance.scores(features_batch(images))
 

@@ -97,7 +97,7 @@ class FrameResult:
         """One line for the window and sidecars when the input is unlike the training data."""
         if not self.unlike_training or self.unlike_share is None:
             return None
-        return unlike_message(self.unlike_share)
+        return unlike_message(self.unlike_share, field=self.field_result is not None)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
