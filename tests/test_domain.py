@@ -166,6 +166,14 @@ def test_engine_marks_frames_unlike_the_training_images(tiny_package: Path, tmp_
     assert d["input_check"]["unlike_training"] is True
     assert all(c["unlike_training"] for c in d["cells"]) or d["input_check"]["warning"]
     assert Engine(load_package(tiny_package)).process(frame).unlike_share is None
+    # exported annotated images carry the warning along the bottom edge
+    from micro_app.core.overlay import OverlayOptions, draw_overlay
+
+    warned = draw_overlay(other_lamp, unlike)
+    plain = draw_overlay(other_lamp, unlike, OverlayOptions(input_warning=False))
+    assert not np.array_equal(warned[-30:], plain[-30:])
+    quiet = OverlayOptions(input_warning=False)
+    assert np.array_equal(draw_overlay(frame, like), draw_overlay(frame, like, quiet))
 
 
 def test_live_warning_is_calm_it_needs_several_unlike_frames_and_clears() -> None:

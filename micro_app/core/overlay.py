@@ -12,6 +12,7 @@ import numpy as np
 
 from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED, FrameResult
 
+UNLIKE_AMBER = (255, 191, 0)
 # Colour-blind-safe palette (Okabe-Ito), RGB; each class keeps its colour across frames.
 PALETTE = (
     (0, 114, 178),
@@ -35,6 +36,9 @@ class OverlayOptions:
     mask: bool = False
     scale_bar: bool = True
     selected: int | None = None  # index of a highlighted cell
+    # an amber line when the frame is unlike the model's training images (exports; the
+    # live window shows its own smoothed line instead)
+    input_warning: bool = True
 
 
 def class_colour(label: str, classes: tuple[str, ...] | list[str] | None) -> tuple[int, int, int]:
@@ -83,6 +87,9 @@ def draw_overlay(
         )
     if opts.scale_bar and result.scale_source == "calibrated":
         draw_scale_bar(out, result.um_per_px)
+    if opts.input_warning and result.unlike_training:
+        text = "unlike the model's training images: labels unreliable (see input_check)"
+        _label(out, text, 4, h, UNLIKE_AMBER, scale)
     return out
 
 

@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
     def _annotated(self) -> np.ndarray:
         assert self.current is not None
         frame, result = self.current
-        opts = OverlayOptions(mask=self.show_mask, selected=self.selected)
+        opts = OverlayOptions(mask=self.show_mask, selected=self.selected, input_warning=False)
         return draw_overlay(frame.image, result, opts)
 
     def _redraw(self) -> None:
