@@ -34,6 +34,9 @@ FEATURES = (
     "nucleus_share",
 )
 THRESHOLD_PERCENTILE = 99.0
+# a frame (or a slide) is unlike the training data when more than this share of its
+# checked cells are
+UNLIKE_SHARE = 0.5
 SHRINKAGE = 0.05  # covariance pulled towards the identity, for a stable inverse
 _MIN_SCALE = (1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 1.0, 0.5, 0.5, 0.005)
 

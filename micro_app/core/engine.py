@@ -122,16 +122,15 @@ class Engine:
         clf = self.classifier
         unlike_share = None
         if clf is not None and clf.card.scope == "cell":
-            crops = extract_crops(
-                image, self._crop_cells(loc.cells, loc.um_per_px), clf.card.input_size[0]
-            )
+            crops = self._model_crops(image, loc)
             probs = clf.predict(crops)
             scores = self._appearance_scores(crops)
             for i, (cell, p) in enumerate(zip(loc.cells, probs, strict=True)):
                 label, conf, dist = label_from_probs(p, clf.classes, self.threshold)
-                cells.append(_cell_result(cell, label, conf, dist, scores, i, self._appearance))
+                score = None if scores is None else float(scores[i])
+                cells.append(_cell_result(cell, label, conf, dist, score, self._is_unlike(score)))
             if scores is not None and len(scores):
-                unlike_share = float(np.mean(cells_unlike(cells)))
+                unlike_share = float(np.mean([c.unlike_training for c in cells]))
         else:
             cells = [_cell_result(c, UNCLASSIFIED, 0.0, {}) for c in loc.cells]
             if clf is not None:  # a field model judges the whole frame
@@ -140,8 +139,8 @@ class Engine:
                 p = clf.predict(small[None])[0]
                 field_result = FieldResult(*label_from_probs(p, clf.classes, self.threshold))
                 scores = self._appearance_scores(small[None])
-                if scores is not None and self._appearance is not None:
-                    unlike_share = float(self._appearance.is_unlike(float(scores[0])))
+                if scores is not None:
+                    unlike_share = float(self._is_unlike(float(scores[0])))
         return FrameResult(
             frame_seq=seq,
             timestamp=time.monotonic() if timestamp is None else timestamp,
@@ -163,7 +162,10 @@ class Engine:
         (before its preprocessing): uint8 ``(N, h, w, 3)``. For statistics and adaptation."""
         if self.classifier is None or self.classifier.card.scope != "cell":
             raise ValueError("crops need a cell model: its card sets the crop size")
-        loc = self._locate(image)
+        return self._model_crops(image, self._locate(image))
+
+    def _model_crops(self, image: np.ndarray, loc: LocateResult) -> np.ndarray:
+        assert self.classifier is not None
         size = self.classifier.card.input_size[0]
         return extract_crops(image, self._crop_cells(loc.cells, loc.um_per_px), size)
 
@@ -171,6 +173,13 @@ class Engine:
         if self._appearance is None:
             return None
         return self._appearance.scores(features_batch(images))
+
+    def _is_unlike(self, score: float | None) -> bool:
+        return (
+            score is not None
+            and self._appearance is not None
+            and (self._appearance.is_unlike(score))
+        )
 
     def _locate(self, image: np.ndarray) -> LocateResult:
         calibrated = self.params.um_per_px
@@ -204,11 +213,9 @@ def _cell_result(
     label: str,
     conf: float,
     dist: dict[str, float],
-    scores: np.ndarray | None = None,
-    index: int = 0,
-    appearance: AppearanceStats | None = None,
+    score: float | None = None,
+    unlike: bool = False,
 ) -> CellResult:
-    score = None if scores is None else float(scores[index])
     return CellResult(
         box=cell.box,
         nucleus_box=cell.nucleus_box,
@@ -217,12 +224,8 @@ def _cell_result(
         probabilities=dist,
         touches_border=cell.touches_border,
         appearance_score=score,
-        unlike_training=bool(score is not None and appearance and appearance.is_unlike(score)),
+        unlike_training=unlike,
     )
-
-
-def cells_unlike(cells: list[CellResult]) -> list[bool]:
-    return [c.unlike_training for c in cells]
 
 
 class InferenceThread(threading.Thread):

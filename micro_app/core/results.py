@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from micro_app.core.appearance import unlike_message
+from micro_app.core.appearance import UNLIKE_SHARE, unlike_message
 from micro_app.core.geometry import Box
 
 UNIDENTIFIED = "unidentified"
@@ -86,11 +86,10 @@ class FrameResult:
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     # share of this frame's checked inputs (cells, or the field) unlike the training images
     unlike_share: float | None = None
-    unlike_threshold: float = 0.5  # the frame is flagged when unlike_share passes this
 
     @property
     def unlike_training(self) -> bool:
-        return self.unlike_share is not None and self.unlike_share > self.unlike_threshold
+        return self.unlike_share is not None and self.unlike_share > UNLIKE_SHARE
 
     @property
     def input_warning(self) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from micro_app.core.appearance import unlike_message
+from micro_app.core.appearance import UNLIKE_SHARE, unlike_message
 from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
 from micro_app.core.geometry import Box
 from micro_app.core.results import FrameResult
@@ -28,7 +28,6 @@ from micro_app.core.tracking import CellTracker, Track
 # the model is unsure of this slide
 DEFAULT_WATCH = {"unidentified": 0.10, "ig": 0.05, "blast": 0.01, "erythroblast": 0.05}
 THUMB = 64
-UNLIKE_ALERT = 0.5  # warn when more than this share of counted cells look unlike training
 
 
 @dataclass
@@ -148,7 +147,7 @@ class SlideSession:
                     f"{label}: {pct[label]:.1f}% of {total} cells, above the {share:.0%} alert"
                 )
         unlike = sum(c.unlike_training for c in self.cells.values())
-        if total and unlike / total > UNLIKE_ALERT:
+        if total and unlike / total > UNLIKE_SHARE:
             warnings.append(unlike_message(unlike / total))
         return CountStatus(counts, total, self.target, pct, warnings)
 

@@ -11,25 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from micro_app.core.arch_names import ARCH_NAMES
+
 COMMANDS: frozenset[str] = frozenset({"train", "evaluate", "export", "explain"})
-# the registry's names, listed here so that --help does not import the builders
-ARCH_NAMES = (
-    "basic_cnn",
-    "snet",
-    "alexnet",
-    "small_cnn",
-    "drnn",
-    "vgg16",
-    "inception_v3",
-    "resnet50",
-    "resnet101",
-    "inception_resnet_v2",
-    "efficientnet_b0",
-    "mobilenet_v2",
-    "inception_v3_resnet101",
-    "efficientnet_b0_attention",
-    "live_cnn",
-)
 HEAD_NAMES = ("best", "svm_linear", "svm_gaussian", "svm_cubic", "knn1", "lda", "tree")
 
 TRAIN_EPILOG = """\

@@ -14,27 +14,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from micro_app.core.arch_names import ARCH_NAMES
 from micro_app.core.models.architectures._common import PREDICTIONS, ArchitectureError
 from micro_app.core.models.card import Preprocessing
 
-# thesis and paper networks first, then the transfer models, then the live network
-NAMES = (
-    "basic_cnn",
-    "snet",
-    "alexnet",
-    "small_cnn",
-    "drnn",
-    "vgg16",
-    "inception_v3",
-    "resnet50",
-    "resnet101",
-    "inception_resnet_v2",
-    "efficientnet_b0",
-    "mobilenet_v2",
-    "inception_v3_resnet101",
-    "efficientnet_b0_attention",
-    "live_cnn",
-)
+NAMES = ARCH_NAMES
 
 
 @dataclass(frozen=True)

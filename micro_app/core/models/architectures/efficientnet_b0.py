@@ -18,7 +18,7 @@ DEFAULT_INPUT = (224, 224)
 MIN_INPUT = 32
 PREPROCESSING = Preprocessing(normalisation="none")
 COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = "efficientnetb0_notop.h5"
+IMAGENET_FILE = "efficientnetb0_notop.h5"
 
 
 def build(
@@ -38,7 +38,7 @@ def build(
         weights,
         default_input=DEFAULT_INPUT,
         min_input=MIN_INPUT,
-        imagenet_file="efficientnetb0_notop.h5",
+        imagenet_file=IMAGENET_FILE,
         preprocess="none",
         dropout=dropout,
         trainable_layers=trainable_layers,

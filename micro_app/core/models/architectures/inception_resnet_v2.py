@@ -17,7 +17,7 @@ DEFAULT_INPUT = (299, 299)
 MIN_INPUT = 75
 PREPROCESSING = Preprocessing(normalisation="symmetric")
 COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_FILE = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def build(
@@ -37,7 +37,7 @@ def build(
         weights,
         default_input=DEFAULT_INPUT,
         min_input=MIN_INPUT,
-        imagenet_file="inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        imagenet_file=IMAGENET_FILE,
         preprocess="symmetric",
         dropout=dropout,
         trainable_layers=trainable_layers,

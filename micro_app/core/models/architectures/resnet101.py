@@ -18,7 +18,7 @@ DEFAULT_INPUT = (224, 224)
 MIN_INPUT = 32
 PREPROCESSING = Preprocessing(normalisation="none")
 COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_FILE = "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def build(
@@ -38,7 +38,7 @@ def build(
         weights,
         default_input=DEFAULT_INPUT,
         min_input=MIN_INPUT,
-        imagenet_file="resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        imagenet_file=IMAGENET_FILE,
         preprocess="caffe",
         dropout=dropout,
         trainable_layers=trainable_layers,
