@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from micro_app import __version__
-from micro_app.training import commands as training_commands  # parsers only, no TensorFlow
+from micro_app.adapt import commands as adapt_commands  # parsers only, no TensorFlow
+from micro_app.training import commands as training_commands
 
 EPILOG = """\
 examples:
@@ -18,10 +19,12 @@ examples:
   micro-app live --demo --seconds 10          run the live pipeline on the demo smear
   micro-app classify field.jpg slides/ --out results/
   micro-app cameras                           list the cameras this computer sees
+  micro-app adapt models/pbc_live_cnn fields/ --out models/ours   calibrate to this microscope
 """
 
 
 COMMANDS = {"window", "live", "classify", "cameras", "bench"}
+ALL_COMMANDS = COMMANDS | training_commands.COMMANDS | adapt_commands.COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--images", type=Path, help="folder of images instead of the demo smear")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     training_commands.register(sub)
+    adapt_commands.register(sub)
     return p
 
 
@@ -95,7 +99,7 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS | training_commands.COMMANDS | {
+    if not argv or argv[0] not in ALL_COMMANDS | {
         "-h",
         "--help",
         "--version",
@@ -114,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_cameras()
         if command in training_commands.COMMANDS:
             return training_commands.run(args)
+        if command in adapt_commands.COMMANDS:
+            return adapt_commands.run(args)
         if command == "bench":
             return cmd_bench(args)
         if command == "window":

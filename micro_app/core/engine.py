@@ -121,6 +121,7 @@ class Engine:
         field_result = None
         clf = self.classifier
         unlike_share = None
+        crops = None
         if clf is not None and clf.card.scope == "cell":
             crops = self._model_crops(image, loc)
             probs = clf.predict(crops)
@@ -155,6 +156,7 @@ class Engine:
             device=self.device,
             mask=loc.mask,
             unlike_share=unlike_share,
+            crops=crops,
         )
 
     def crops(self, image: np.ndarray) -> np.ndarray:

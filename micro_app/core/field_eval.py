@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from micro_app.core.engine import Engine
 from micro_app.core.geometry import Box
 from micro_app.core.imageio import read_image_rgb
-from micro_app.core.results import UNIDENTIFIED
+from micro_app.core.results import UNIDENTIFIED, FrameResult
 
 
 @dataclass(frozen=True)
@@ -75,19 +77,36 @@ class FieldScore:
         }
 
 
+def matched_cell(result: FrameResult, typed: TypedField) -> int | None:
+    """Index of the located cell that is the typed one: its nucleus centre lies in the
+    typed box (the best-overlapping such cell), or None when none was located."""
+    hits = [i for i, c in enumerate(result.cells) if typed.box.contains(*c.nucleus_box.center)]
+    return max(hits, key=lambda i: result.cells[i].box.iou(typed.box)) if hits else None
+
+
+def typed_crops(engine: Engine, fields_: list[TypedField]) -> list[np.ndarray | None]:
+    """The typed cell of each field cut as the engine's model sees it (None: not located)."""
+    out: list[np.ndarray | None] = []
+    for f in fields_:
+        result = engine.process(read_image_rgb(f.image))
+        i = matched_cell(result, f)
+        out.append(None if i is None or result.crops is None else result.crops[i])
+    return out
+
+
 def score_fields(engine: Engine, fields_: list[TypedField]) -> FieldScore:
     score = FieldScore()
     for f in fields_:
         result = engine.process(read_image_rgb(f.image))
         score.n += 1
         score.type_counts[f.wbc_type] += 1
-        hits = [c for c in result.cells if f.box.contains(*c.nucleus_box.center)]
+        i = matched_cell(result, f)
         row = score.confusion.setdefault(f.wbc_type, Counter())
-        if not hits:
+        if i is None:
             row["(not located)"] += 1
             continue
+        cell = result.cells[i]
         score.located += 1
-        cell = max(hits, key=lambda c: c.box.iou(f.box))
         row[cell.label] += 1
         score.correct += cell.label == f.wbc_type
         score.correct_top += cell.predicted == f.wbc_type

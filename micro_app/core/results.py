@@ -86,6 +86,8 @@ class FrameResult:
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     # share of this frame's checked inputs (cells, or the field) unlike the training images
     unlike_share: float | None = None
+    # each cell as the model saw it (uint8, the model's input size), for review and teaching
+    crops: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def unlike_training(self) -> bool:

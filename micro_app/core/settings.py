@@ -44,6 +44,16 @@ def log_dir() -> Path:
     return Path(user_log_dir("micro_app", appauthor=False))
 
 
+def data_dir() -> Path:
+    """The user's data folder: adapted model versions and the cells the lab labelled."""
+    env = os.environ.get("MICRO_APP_DATA_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("micro_app", appauthor=False))
+
+
 @dataclass(frozen=True)
 class AppSettings:
     preprocess: PreprocessParams = field(default_factory=PreprocessParams)
