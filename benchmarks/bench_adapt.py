@@ -76,7 +76,7 @@ def run(model: Path, bccd: Path, repeats: int, epochs: int, work: Path) -> dict[
         "model": card.summary(),
         "typed_fields": len(fields),
         "typed_located": len(found),
-        "types": {card.classes[c]: int(n) for c, n in zip(*np.unique(y, return_counts=True))},
+        "types": {card.classes[c]: int((y == c).sum()) for c in np.unique(y)},
         "calibration_cells": len(all_cells),
         "calibration_images": n_img,
         "always_neutrophil": round(float(np.mean(y == card.classes.index("neutrophil"))), 4),
@@ -103,9 +103,7 @@ def run(model: Path, bccd: Path, repeats: int, epochs: int, work: Path) -> dict[
                 min_cells=10,  # BCCD is small: half its fields hold ~17 cells
             ).package
         )
-        test = [
-            j for j, i in enumerate(found) if half[names.index(fields[i].image.name)] != fold
-        ]
+        test = [j for j, i in enumerate(found) if half[names.index(fields[i].image.name)] != fold]
         s = _score(pkg, x[test], y[test], threshold)
         right += s["accuracy"] * s["cells"]
         top += s["top_class_accuracy"] * s["cells"]

@@ -5,7 +5,8 @@ the moving mean and variance of every batch-normalisation layer describe the tra
 images' activations; replacing them with the statistics of the new microscope's images
 re-centres each layer on the new domain, with no labels and no change to any learned
 weight. The network runs in training mode over the new cells with each layer's momentum
-set so that its moving statistics become the exact average over all batches; every layer
+set so that its moving statistics become the average over all batches (weighted by
+cells); every layer
 normalises with the new statistics of the layers before it (the order AdaBN needs).
 TensorFlow is imported by the caller (the model is a Keras model).
 """
@@ -51,14 +52,17 @@ def recalibrate_batchnorm(
     order = np.random.default_rng(seed).permutation(len(inputs))
     chunks = [order[i : i + batch] for i in range(0, len(order), batch)]
     if len(chunks) > 1 and len(chunks[-1]) < batch // 4:  # a tiny last batch is noisy
-        chunks[-2] = np.concatenate([chunks[-2], chunks.pop()])
+        last = chunks.pop()
+        chunks[-1] = np.concatenate([chunks[-1], last])
     try:
         for b in layers:
             b.trainable = True  # a frozen Keras BN layer ignores training=True
+        seen = 0
         for k, idx in enumerate(chunks):
-            for b in layers:
-                b.momentum = k / (k + 1)  # moving = running mean of the batch statistics
+            for b in layers:  # moving = running mean of the batch statistics, by cells
+                b.momentum = seen / (seen + len(idx))
             model(inputs[idx], training=True)
+            seen += len(idx)
             if progress:
                 progress(k + 1, len(chunks))
     finally:

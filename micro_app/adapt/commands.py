@@ -7,7 +7,8 @@ adaptations from the command line.
 2. With ``--labels DIR`` (class folders of cell crops, or the app's labelled-cell folder):
    fine-tune on the training side, mixed with the package's replay cells, and report
    before/after on the held-back side.
-Both together: calibrate first, then teach the calibrated model; one package is written.
+Both together: calibrate first, then teach the calibrated model; the calibrated package is
+kept beside the output as ``<OUT>-calibrated``, so the lineage stays whole on disk.
 Nothing here imports TensorFlow at module level.
 """
 
@@ -66,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.images and args.labels is None:
         raise InputError("give fields to calibrate on (IMAGES), --labels DIR, or both")
-    if args.out.exists():
-        raise InputError(f"{args.out} already exists: choose a new output folder")
+    for folder in (args.out, calibrated_dir(args.out)) if args.images else (args.out,):
+        if folder.exists():
+            raise InputError(f"{folder} already exists: choose a new output folder")
     out: dict[str, Any] = {"model": str(args.model), "out": str(args.out)}
     say = _printer(args.json)
     from micro_app.core.models import load_package
@@ -83,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def calibrated_dir(out: Path) -> Path:
+    return out.with_name(out.name + "-calibrated")
+
+
 def _printer(quiet: bool) -> Any:
     def say(text: str) -> None:
         print(text, file=sys.stderr if quiet else sys.stdout)
@@ -91,8 +97,6 @@ def _printer(quiet: bool) -> Any:
 
 
 def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, dict[str, Any]]:
-    import tempfile
-
     from micro_app.adapt.microscope import calibrate, collect_cells
     from micro_app.core.engine import Engine, EngineParams
     from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
@@ -102,7 +106,7 @@ def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, di
     engine = Engine(parent, params=EngineParams(um_per_px=args.um_per_px))
     crops, n = collect_cells(engine, (read_image_rgb(p) for p in paths))
     say(f"located {len(crops)} white cells in {n} images")
-    target = args.out if args.labels is None else Path(tempfile.mkdtemp()) / "calibrated"
+    target = args.out if args.labels is None else calibrated_dir(args.out)
     result = calibrate(parent, crops, target, n_images=n, seed=args.seed)
     r = result.report
     moved = max((x["mean_shift_sd"] for x in r["batchnorm_layers"]), default=0.0)
@@ -112,14 +116,11 @@ def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, di
         f"(largest mean shift {moved:.2f} sd); cells unlike the parent's training images: "
         f"{'n/a' if before is None else f'{before:.0%}'}"
     )
-    if args.labels is None:
-        say(f"-> {result.package} (no labels used: accuracy on this microscope is unmeasured)")
+    say(f"-> {result.package} (no labels used: accuracy on this microscope is unmeasured)")
     return load_package(result.package), r
 
 
 def _teach(args: argparse.Namespace, parent: Any, original: Any, say: Any) -> dict[str, Any]:
-    import shutil
-
     from micro_app.adapt.labelled import read_labels
     from micro_app.adapt.teach import TeachConfig, teach
 
@@ -141,13 +142,7 @@ def _teach(args: argparse.Namespace, parent: Any, original: Any, say: Any) -> di
                 last[0] = step
                 say(f"  {text}")
 
-    try:
-        result = teach(
-            parent, cells, args.out, config=cfg, progress=progress, before_package=original
-        )
-    finally:
-        if parent.path != original.path:  # the intermediate calibrated package
-            shutil.rmtree(parent.path.parent, ignore_errors=True)
+    result = teach(parent, cells, args.out, config=cfg, progress=progress, before_package=original)
     r = result.report
     for side in ("before", "after"):
         s = r[side]

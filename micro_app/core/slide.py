@@ -42,6 +42,7 @@ class SlideCell:
     thumbnail: np.ndarray | None = None
     corrected: str | None = None
     unlike_training: bool = False  # looked unlike the model's training images in some frame
+    crop: np.ndarray | None = None  # the cell as the model saw it when it was counted
 
     @property
     def label(self) -> str:
@@ -86,7 +87,10 @@ class SlideSession:
         """Track the cells of one frame; returns the track id of each cell (in order)."""
         ids, newly = self.tracker.update(result)
         for track in newly:
-            self.cells[track.track_id] = self._record(track, result, image)
+            cell = self._record(track, result, image)
+            if result.crops is not None:
+                cell.crop = result.crops[ids.index(track.track_id)]
+            self.cells[track.track_id] = cell
         # while a counted cell stays in view its vote keeps improving
         for tid, res in zip(ids, result.cells, strict=False):
             if tid in self.cells:

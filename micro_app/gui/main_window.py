@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from micro_app import __version__
+from micro_app.adapt.labelled import LabelledStore
+from micro_app.adapt.library import library_dir
 from micro_app.core.appearance import UnlikeMonitor
 from micro_app.core.engine import Engine
 from micro_app.core.errors import MicroAppError
@@ -38,6 +40,7 @@ from micro_app.core.report import finish_slide
 from micro_app.core.results import FrameResult
 from micro_app.core.settings import AppSettings, save_settings
 from micro_app.core.slide import SlideSession
+from micro_app.gui.adapt_actions import AdaptActions
 from micro_app.gui.calibration_dialog import CalibrationDialog
 from micro_app.gui.controller import LiveController
 from micro_app.gui.controls import ControlsPanel
@@ -70,7 +73,12 @@ class MainWindow(QMainWindow):
         snapshot_dir: Path,
         settings_dir: Path | None = None,
         model_path: str = "",
+        labelled: LabelledStore | None = None,
+        library_root: Path | None = None,
     ) -> None:
+        """``labelled``: where the cells people label in review are kept for teaching;
+        ``library_root``: where adapted model versions are written (both default to the
+        user's data folder)."""
         super().__init__()
         self.settings = settings
         self.controller = controller
@@ -92,6 +100,11 @@ class MainWindow(QMainWindow):
         self._loaded.done.connect(self._model_loaded)
         self.setWindowTitle("micro_app")
         self.resize(1600, 1000)
+        self.adapt = AdaptActions(
+            self,
+            labelled or LabelledStore(LabelledStore.default_root()),
+            library_root or library_dir(),
+        )
         self._build(sources)
         self._connect()
         self._shortcuts()
@@ -184,6 +197,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         view_menu = menu.addMenu("&View")
+        self.adapt.install(menu.addMenu("&Model"))
         help_menu = menu.addMenu("&Help")
         entries: list[tuple[QMenu, str, str | QKeySequence.StandardKey, Any]] = [
             (file_menu, "Open recording…", "Ctrl+O", lambda: self._choose_source("open")),
@@ -295,6 +309,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Select a counted cell first (click on it)", 4000)
             return
         self.session.correct(tid, label)
+        self.adapt.remember_review(tid, label)
         self.results.show_count(self.session.status())
         self.statusBar().showMessage(f"cell #{tid} recorded as {label}", 4000)
         if self.selected is not None:
@@ -367,6 +382,9 @@ class MainWindow(QMainWindow):
 
     def new_slide(self) -> None:
         self.session = self._new_session()
+        self.refresh_count()
+
+    def refresh_count(self) -> None:
         self.results.show_count(self.session.status())
 
     def _target_changed(self, target: int) -> None:
@@ -525,6 +543,8 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About micro_app", ABOUT.format(version=__version__, model=model))
 
     def closeEvent(self, event: Any) -> None:
+        if self.adapt.dialog is not None:
+            self.adapt.dialog.done(0)  # joins a calibration or teaching thread
         self._status_timer.stop()
         self.controller.stop()
         if self._loader is not None:

@@ -129,6 +129,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no temperature scaling, threshold choice or appearance statistics",
     )
+    t.add_argument(
+        "--replay-per-class",
+        type=int,
+        default=32,
+        metavar="N",
+        help="training crops per class kept in the package so that teaching it on a lab's "
+        "cells does not make it forget (32; 0 when the data licence forbids sharing images)",
+    )
     t.add_argument("--no-class-weights", action="store_true", help="no class weighting")
     t.add_argument("--patience", type=int, default=6, help="early-stopping patience (6)")
     t.add_argument("--name", help="model name in the card")
@@ -228,6 +236,7 @@ def _train(args: argparse.Namespace) -> int:
         hsv=args.hsv,
         augment=_augment(args),
         stain=args.stain,
+        replay_per_class=args.replay_per_class,
         crop_um=args.crop_um,
         scope=args.scope,
         target_accuracy=args.target_accuracy,

@@ -87,6 +87,9 @@ class TrainConfig:
     scope: str = "cell"  # "field": the model classifies whole frames
     crop_um: float | None = None  # side of the training crops in µm (cell scope)
     stain: str = "none"  # "reinhard": colour-normalise to the training images' statistics
+    # training crops per class carried in the package for later teaching (0: none, for data
+    # whose licence forbids sharing images)
+    replay_per_class: int = 32
     arch_options: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
     verbose: int | None = None  # Keras: 1 progress bar, 2 a line per epoch; None: by terminal
@@ -101,6 +104,8 @@ class TrainConfig:
         positive("max per class", self.max_per_class)
         positive("search budget", self.search_budget)
         positive("search epochs", self.search_epochs)
+        if not isinstance(self.replay_per_class, int) or not 0 <= self.replay_per_class <= 1000:
+            raise SettingsError(f"replay per class must be 0..1000, got {self.replay_per_class!r}")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise SettingsError(f"learning rate must be in (0, 1), got {self.learning_rate!r}")
         if not 0 <= self.val_split < 1 or not 0 < self.test_split < 1:
@@ -349,6 +354,8 @@ class _Run:
         try:
             files = {splits.SPLIT_FILE: splits.write_split(work / splits.SPLIT_FILE, record)}
             extra: dict[str, Any] = {"split": splits.SPLIT_FILE}
+            if self.cfg.replay_per_class and self.cfg.scope == "cell":
+                extra["replay"] = self._replay(images[tr], labels[tr], work, files, record)
             head = None
             history: dict[str, list[float]] = {}
             if self.cfg.head:
@@ -393,6 +400,24 @@ class _Run:
             self._calibrate(target, images, labels, tr, va, say)
         metrics = self._score(target, images[te], labels[te], say)
         return TrainResult(target, metrics, history, extra)
+
+    def _replay(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        work: Path,
+        files: dict[str, Path],
+        record: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A sample of the training split for the package, so that teaching the model on a
+        lab's cells later does not make it forget (``micro_app.adapt.replay``)."""
+        from micro_app.adapt import replay as rp
+
+        sample = rp.sample(images, labels, self.classes, self.cfg.replay_per_class, self.cfg.seed)
+        files[rp.REPLAY_FILE] = sample.save(work / rp.REPLAY_FILE)
+        return rp.replay_entry(
+            sample, files[rp.REPLAY_FILE], f"training split of {record['dataset_name']}"
+        )
 
     def _calibrate(
         self,

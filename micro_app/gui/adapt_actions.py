@@ -1,0 +1,119 @@
+"""The window's Model menu for adapting to this microscope: calibrate, teach, versions.
+
+Kept apart from the main window: it owns the labelled-cell store and the model library,
+remembers each cell a person labels in review, and opens the three dialogs. A chosen
+version is loaded through the window's own model loader.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QMenu
+
+from micro_app.adapt.labelled import LabelledStore
+from micro_app.adapt.library import Version, list_versions
+from micro_app.core.errors import MicroAppError, ModelPackageError
+from micro_app.core.models.card import ModelCard
+from micro_app.core.models.package import ModelPackage, default_model_dir
+from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
+from micro_app.gui.teach_dialog import TeachDialog, remember
+from micro_app.gui.versions_dialog import VersionsDialog
+
+if TYPE_CHECKING:
+    from micro_app.gui.main_window import MainWindow
+
+log = logging.getLogger("micro_app")
+
+
+class AdaptActions(QObject):
+    def __init__(self, window: MainWindow, store: LabelledStore, library_root: Path) -> None:
+        super().__init__(window)
+        self.window = window
+        self.store = store
+        self.library_root = Path(library_root)
+        self.dialog: QDialog | None = None
+
+    def install(self, menu: QMenu) -> None:
+        for text, key, slot in (
+            ("Calibrate to this microscope…", "Ctrl+K", self.calibrate),
+            ("Teach from corrections…", "Ctrl+T", self.teach),
+            ("Model versions…", "Ctrl+Shift+M", self.versions),
+        ):
+            act = QAction(text, self.window)
+            act.setShortcut(QKeySequence(key))
+            act.triggered.connect(slot)
+            menu.addAction(act)
+
+    def _package(self) -> ModelPackage | None:
+        clf = self.window.controller.engine.classifier
+        if clf is None or clf.card.scope != "cell":
+            self.window.show_error("Load a cell model first (Ctrl+M): adaptation starts from one")
+            return None
+        return clf.package
+
+    def _open(self, dialog: QDialog) -> QDialog:
+        self.dialog = dialog
+        dialog.use_model.connect(self.window.load_model)  # type: ignore[attr-defined]
+        dialog.finished.connect(lambda _: self.window.refresh_count())
+        dialog.open()
+        return dialog
+
+    # -- review: every label a person gives is kept for teaching ------------------------
+    def remember_review(self, cell_id: int, label: str) -> None:
+        package = self.window.controller.engine.classifier
+        if package is None or label not in package.classes:
+            return
+        try:
+            remember(
+                self.store,
+                self.window.session,
+                cell_id,
+                label,
+                f"{package.card.name} {package.card.version}",
+            )
+        except (OSError, MicroAppError) as exc:
+            self.window.show_error(
+                f"the labelled cell was not saved for teaching ({exc}): check that "
+                f"{self.store.root} is writable"
+            )
+
+    # -- the three dialogs --------------------------------------------------------------
+    def calibrate(self) -> QDialog | None:
+        package = self._package()
+        if package is None:
+            return None
+
+        def frame() -> np.ndarray | None:
+            now = self.window.current
+            return None if now is None else now[0].image
+
+        engine = self.window.controller.engine
+        return self._open(
+            CalibrateScopeDialog(package, engine, frame, self.library_root, self.window)
+        )
+
+    def teach(self) -> QDialog | None:
+        package = self._package()
+        if package is None:
+            return None
+        return self._open(
+            TeachDialog(package, self.store, self.window.session, self.library_root, self.window)
+        )
+
+    def versions(self) -> QDialog:
+        found: list[Version] = []
+        for folder in (default_model_dir(), self.window.model_path or None):
+            if folder is not None and all(Path(folder) != v.path for v in found):
+                try:
+                    found.append(Version(Path(folder), ModelCard.read(Path(folder))))
+                except ModelPackageError as exc:
+                    log.warning("model %s not listed: %s", folder, exc)
+        known = {v.path.resolve() for v in found}
+        found += [v for v in list_versions(self.library_root) if v.path.resolve() not in known]
+        return self._open(VersionsDialog(found, self.window.model_path, self.window))

@@ -1,0 +1,233 @@
+"""Calibrate to this microscope: collect fields, press one button, choose the result.
+
+Fields come from the live view ("Add this field") or a folder of images; the cells are
+located and cut exactly as the live engine does. The calibration (``adapt.microscope``)
+runs on a worker thread and writes a new version into the model library; the user then
+uses it or discards it. Nothing changes until they choose.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSize, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from micro_app.adapt.microscope import ADVISED_CELLS, MIN_CELLS, Calibration, calibrate
+from micro_app.core.engine import Engine
+from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
+from micro_app.core.models.package import ModelPackage
+from micro_app.gui.background import BackgroundTask
+from micro_app.gui.gallery import to_pixmap
+
+INTRO = (
+    "Point the camera at a few fields of a slide stained and lit as usual, and add each "
+    f"field; {ADVISED_CELLS} white cells or more are best, {MIN_CELLS} the least. No labels are "
+    "needed: the model's normalisation and its unlike-the-training-images check are re-based "
+    "on these cells. The result is a new model version; the current one stays as it is."
+)
+
+
+class CalibrateScopeDialog(QDialog):
+    use_model = Signal(str)  # folder of the package to switch to
+
+    def __init__(
+        self,
+        package: ModelPackage,
+        engine: Engine,
+        current_frame: Callable[[], np.ndarray | None],
+        library_root: Path,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Calibrate to this microscope")
+        self.resize(720, 560)
+        self.package = package
+        self.engine = engine
+        self.current_frame = current_frame
+        self.library_root = library_root
+        self.crops: list[np.ndarray] = []
+        self.n_images = 0
+        self.outcome: Calibration | None = None
+        self.task = BackgroundTask(self)
+        self.task.progress.connect(self._progress)
+        self.task.finished.connect(self._finished)
+        self.task.failed.connect(self._failed)
+        self._build()
+        self._update()
+
+    def _build(self) -> None:
+        col = QVBoxLayout(self)
+        intro = QLabel(INTRO)
+        intro.setWordWrap(True)
+        col.addWidget(intro)
+        row = QHBoxLayout()
+        self.add_field = QPushButton("Add this field")
+        self.add_field.clicked.connect(self.add_current_field)
+        self.add_folder = QPushButton("Add images from a folder…")
+        self.add_folder.clicked.connect(self._choose_folder)
+        self.clear = QPushButton("Start again")
+        self.clear.clicked.connect(self._clear)
+        for b in (self.add_field, self.add_folder, self.clear):
+            row.addWidget(b)
+        col.addLayout(row)
+        self.count = QLabel()
+        col.addWidget(self.count)
+        self.cells = QListWidget()
+        self.cells.setViewMode(QListWidget.ViewMode.IconMode)
+        self.cells.setIconSize(QSize(56, 56))
+        self.cells.setMaximumHeight(150)
+        col.addWidget(self.cells)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        col.addWidget(self.progress)
+        self.report = QTextBrowser()
+        col.addWidget(self.report, 1)
+        row = QHBoxLayout()
+        self.run_button = QPushButton("Calibrate")
+        self.run_button.clicked.connect(self.start)
+        self.use_button = QPushButton("Use the calibrated model")
+        self.use_button.clicked.connect(self._use)
+        self.discard_button = QPushButton("Discard it")
+        self.discard_button.clicked.connect(self._discard)
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+        for b in (self.run_button, self.use_button, self.discard_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(close)
+        col.addLayout(row)
+
+    # -- collecting cells ---------------------------------------------------------------
+    def add_current_field(self) -> int:
+        frame = self.current_frame()
+        if frame is None:
+            self.count.setText("No frame yet: wait for the live view.")
+            return 0
+        return self.add_images([frame])
+
+    def add_images(self, images: list[np.ndarray]) -> int:
+        found = 0
+        for image in images:
+            crops = self.engine.crops(image)
+            self.crops.extend(crops)
+            self.n_images += 1
+            found += len(crops)
+            for crop in crops:
+                self.cells.addItem(QListWidgetItem(QIcon(to_pixmap(crop, 56)), ""))
+        self._update()
+        return found
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of fields from this microscope")
+        if not folder:
+            return
+        paths = [p for p in expand_inputs([Path(folder)]) if is_image(p)]
+        images = []
+        for p in paths:
+            try:
+                images.append(read_image_rgb(p))
+            except Exception as exc:  # one unreadable file is reported, the rest are used
+                self.report.append(f"skipped {p.name}: {exc}")
+        self.add_images(images)
+
+    def _clear(self) -> None:
+        self.crops.clear()
+        self.n_images = 0
+        self.cells.clear()
+        self._update()
+
+    def _update(self) -> None:
+        n = len(self.crops)
+        hint = (
+            f"need at least {MIN_CELLS}"
+            if n < MIN_CELLS
+            else ("enough" if n >= ADVISED_CELLS else f"{ADVISED_CELLS} or more is better")
+        )
+        self.count.setText(f"{self.n_images} fields, {n} white cells ({hint})")
+        busy = self.task.running
+        self.run_button.setEnabled(n >= MIN_CELLS and not busy and self.outcome is None)
+        for b in (self.add_field, self.add_folder, self.clear):
+            b.setEnabled(not busy and self.outcome is None)
+        self.use_button.setEnabled(self.outcome is not None)
+        self.discard_button.setEnabled(self.outcome is not None)
+
+    # -- running ------------------------------------------------------------------------
+    def start(self) -> bool:
+        crops = np.stack(self.crops) if self.crops else np.zeros((0, 1, 1, 3), np.uint8)
+        n_images, package, root = self.n_images, self.package, self.library_root
+
+        def job(progress: Callable[[str, float], None], _cancel: threading.Event) -> Any:
+            return calibrate(
+                package, crops, n_images=n_images, library_root=root, progress=progress
+            )
+
+        started = self.task.start(job, "calibration")
+        self._update()
+        return started
+
+    def _progress(self, text: str, share: float) -> None:
+        self.progress.setValue(round(share * 100))
+        self.progress.setFormat(f"{text} (%p%)")
+
+    def _finished(self, result: Calibration) -> None:
+        self.outcome = result
+        r = result.report
+        moved = max((x["mean_shift_sd"] for x in r["batchnorm_layers"]), default=0.0)
+        before = r["unlike_share_before"]
+        lines = [
+            f"<b>New version {result.card_version}</b> in {result.package}",
+            f"{r['cells']} white cells of {r['images']} fields; no labels used.",
+            f"Normalisation: {len(r['batchnorm_layers'])} layers re-estimated; the largest "
+            f"mean shift was {moved:.2f} standard deviations.",
+        ]
+        if before is not None:
+            lines.append(
+                f"{before:.0%} of these cells looked unlike the current model's training "
+                "images; the new version's check is based on this microscope's cells."
+            )
+        lines.append(
+            "<b>Not validated:</b> no cell was labelled, so its accuracy on this microscope "
+            "is unknown. Correct some cells in review and use Teach to measure it."
+        )
+        self.report.setHtml("<p>" + "</p><p>".join(lines) + "</p>")
+        self._update()
+
+    def _failed(self, message: str) -> None:
+        self.report.setPlainText(message)
+        self.progress.setValue(0)
+        self._update()
+
+    def _use(self) -> None:
+        if self.outcome is not None:
+            self.use_model.emit(str(self.outcome.package))
+            self.accept()
+
+    def _discard(self) -> None:
+        if self.outcome is not None:
+            shutil.rmtree(self.outcome.package, ignore_errors=True)
+            self.report.setPlainText(f"Discarded {self.outcome.card_version}.")
+            self.outcome = None
+            self._update()
+
+    def done(self, code: int) -> None:
+        self.task.stop()
+        super().done(code)

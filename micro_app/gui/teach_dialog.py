@@ -1,0 +1,325 @@
+"""Teach: the lab's cells class by class, labelled on purpose or from review, then a
+fine-tuned model measured on the held-back cells before anything replaces the current one.
+
+For the chosen class the grid shows this slide's counted cells that carry that label
+(predicted or corrected, not yet stored) and the labelled cells already stored. Selecting
+cells and "Label as" stores or relabels them. "Teach the model" runs ``adapt.teach`` on a
+worker thread with a progress bar; the before/after numbers come from held-back cells
+that no model was trained on, and the user chooses to use the new version or discard it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from micro_app.adapt.labelled import LabelledStore
+from micro_app.adapt.teach import Teaching, teach
+from micro_app.core.models.package import ModelPackage
+from micro_app.core.slide import SlideSession
+from micro_app.gui.background import BackgroundTask
+from micro_app.gui.gallery import to_pixmap
+
+ICON = 88
+
+
+def review_key(session: SlideSession, cell_id: int) -> str:
+    """The labelled-store key of a counted cell: the same cell is stored once."""
+    return f"{session.name}#{cell_id}"
+
+
+def remember(
+    store: LabelledStore, session: SlideSession, cell_id: int, label: str, model: str
+) -> bool:
+    """Store a reviewed cell's crop with the label a person gave it; False when the cell
+    has no crop or the label is not a model class (the caller filters classes)."""
+    cell = session.cells.get(cell_id)
+    if cell is None or cell.crop is None:
+        return False
+    store.add(
+        cell.crop,
+        label,
+        source="confirmed" if label == cell.predicted else "correction",
+        predicted=cell.predicted,
+        slide=session.name,
+        model=model,
+        key=review_key(session, cell_id),
+    )
+    return True
+
+
+class TeachDialog(QDialog):
+    use_model = Signal(str)
+
+    def __init__(
+        self,
+        package: ModelPackage,
+        store: LabelledStore,
+        session: SlideSession,
+        library_root: Path,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Teach the model this lab's cells")
+        self.resize(900, 720)
+        self.package = package
+        self.classes = package.card.classes
+        self.store = store
+        self.session = session
+        self.library_root = library_root
+        self.outcome: Teaching | None = None
+        self.task = BackgroundTask(self)
+        self.task.progress.connect(self._progress)
+        self.task.finished.connect(self._finished)
+        self.task.failed.connect(self._failed)
+        self.task.cancelled.connect(self._cancelled)
+        self._build()
+        self.refresh()
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.package.card.name} {self.package.card.version}"
+
+    def _build(self) -> None:
+        col = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Class"))
+        self.class_combo = QComboBox()
+        self.class_combo.activated.connect(lambda _: self._show_class())
+        row.addWidget(self.class_combo, 1)
+        col.addLayout(row)
+        self.grid = QListWidget()
+        self.grid.setViewMode(QListWidget.ViewMode.IconMode)
+        self.grid.setIconSize(QSize(ICON, ICON))
+        self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.grid.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        col.addWidget(self.grid, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Label selected cells as"))
+        self.label_combo = QComboBox()
+        self.label_combo.addItems(list(self.classes))
+        row.addWidget(self.label_combo)
+        apply = QPushButton("Apply")
+        apply.clicked.connect(lambda: self.label_selected(self.label_combo.currentText()))
+        row.addWidget(apply)
+        confirm = QPushButton("Confirm as shown")
+        confirm.setToolTip("Store the selected cells with the class they are listed under")
+        confirm.clicked.connect(lambda: self.label_selected(self._current_class()))
+        row.addWidget(confirm)
+        forget = QPushButton("Remove label")
+        forget.clicked.connect(self.remove_selected)
+        row.addWidget(forget)
+        row.addStretch(1)
+        col.addLayout(row)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        col.addWidget(self.summary)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        col.addWidget(self.progress)
+        self.report = QTextBrowser()
+        self.report.setMaximumHeight(170)
+        col.addWidget(self.report)
+        row = QHBoxLayout()
+        self.teach_button = QPushButton("Teach the model")
+        self.teach_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Stop")
+        self.cancel_button.clicked.connect(self.task.cancel)
+        self.use_button = QPushButton("Use the new model")
+        self.use_button.clicked.connect(self._use)
+        self.discard_button = QPushButton("Discard it")
+        self.discard_button.clicked.connect(self._discard)
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+        for b in (self.teach_button, self.cancel_button, self.use_button, self.discard_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(close)
+        col.addLayout(row)
+
+    # -- the cells of one class ---------------------------------------------------------
+    def _current_class(self) -> str:
+        return str(self.class_combo.currentData() or self.classes[0])
+
+    def _slide_cells(self, label: str) -> list[int]:
+        return [
+            c.cell_id
+            for c in self.session.cells.values()
+            if c.crop is not None
+            and c.label == label
+            and self.store.find(review_key(self.session, c.cell_id)) is None
+        ]
+
+    def refresh(self) -> None:
+        current = self.class_combo.currentData()
+        stored = self.store.cells()
+        self.class_combo.clear()
+        for k in self.classes:
+            n_stored = sum(c.label == k for c in stored)
+            n_slide = len(self._slide_cells(k))
+            self.class_combo.addItem(f"{k}: {n_stored} labelled, {n_slide} on this slide", k)
+        self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(current)))
+        self._show_class()
+        train = sum(c.split == "train" and c.label in self.classes for c in stored)
+        held = sum(c.split == "holdout" and c.label in self.classes for c in stored)
+        self.summary.setText(
+            f"Labelled cells: {train} to teach with, {held} held back to measure the result "
+            "(every fourth cell of a class, from the third on, is held back and never trained on)."
+        )
+        self._update_buttons()
+
+    def _show_class(self) -> None:
+        label = self._current_class()
+        self.grid.clear()
+        for cid in self._slide_cells(label):
+            cell = self.session.cells[cid]
+            assert cell.crop is not None
+            how = "corrected" if cell.corrected else f"predicted {cell.confidence:.0%}"
+            self._add_item(cell.crop, f"slide #{cid}", ("slide", cid), how)
+        for c in self.store.cells():
+            if c.label != label:
+                continue
+            try:
+                image = self.store.image(c)
+            except Exception:  # a file removed by hand: listed, not shown
+                image = np.zeros((ICON, ICON, 3), np.uint8)
+            mark = "held back" if c.split == "holdout" else "labelled"
+            tip = f"{c.source}; model said {c.predicted or '?'}; {c.slide} {c.time}"
+            self._add_item(image, mark, ("stored", c.cell_id), tip)
+
+    def _add_item(self, image: np.ndarray, text: str, key: tuple[str, Any], tip: str) -> None:
+        item = QListWidgetItem(QIcon(to_pixmap(image, ICON)), text)
+        item.setData(Qt.ItemDataRole.UserRole, key)
+        item.setToolTip(tip)
+        self.grid.addItem(item)
+
+    def _selected(self) -> list[tuple[str, Any]]:
+        return [it.data(Qt.ItemDataRole.UserRole) for it in self.grid.selectedItems()]
+
+    def label_selected(self, label: str) -> int:
+        done = 0
+        for kind, key in self._selected():
+            if kind == "slide":
+                self.session.correct(key, label)
+                done += remember(self.store, self.session, key, label, self.model_name)
+            else:
+                self.store.relabel(key, label, source="teach")
+                done += 1
+        self.refresh()
+        return done
+
+    def remove_selected(self) -> None:
+        for kind, key in self._selected():
+            if kind == "stored":
+                self.store.remove(key)
+        self.refresh()
+
+    # -- teaching -------------------------------------------------------------------------
+    def start(self) -> bool:
+        package, store, root = self.package, self.store, self.library_root
+        card = package.card
+
+        def job(progress: Callable[[str, float], None], cancel: threading.Event) -> Any:
+            cells = store.to_set(card.classes, card.input_size)
+            return teach(package, cells, library_root=root, progress=progress, cancel=cancel)
+
+        started = self.task.start(job, "teaching")
+        self.report.setPlainText(
+            "Teaching… the live view keeps running, more slowly, until it is done."
+        )
+        self._update_buttons()
+        return started
+
+    def _progress(self, text: str, share: float) -> None:
+        self.progress.setValue(round(share * 100))
+        self.progress.setFormat(f"{text} (%p%)")
+
+    def _finished(self, result: Teaching) -> None:
+        self.outcome = result
+        self.report.setHtml(describe_teaching(result))
+        self._update_buttons()
+
+    def _failed(self, message: str) -> None:
+        self.report.setPlainText(message)
+        self.progress.setValue(0)
+        self._update_buttons()
+
+    def _cancelled(self) -> None:
+        self.report.setPlainText("Stopped: nothing was written.")
+        self.progress.setValue(0)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.task.running
+        self.teach_button.setEnabled(not busy and self.outcome is None)
+        self.cancel_button.setEnabled(busy)
+        self.use_button.setEnabled(self.outcome is not None)
+        self.discard_button.setEnabled(self.outcome is not None)
+
+    def _use(self) -> None:
+        if self.outcome is not None:
+            self.use_model.emit(str(self.outcome.package))
+            self.accept()
+
+    def _discard(self) -> None:
+        if self.outcome is not None:
+            shutil.rmtree(self.outcome.package, ignore_errors=True)
+            self.report.setPlainText(f"Discarded {self.outcome.version}; the current model stays.")
+            self.outcome = None
+            self._update_buttons()
+
+    def done(self, code: int) -> None:
+        self.task.stop()
+        super().done(code)
+
+
+def describe_teaching(result: Teaching) -> str:
+    """The before/after numbers, as the user reads them before choosing."""
+    r = result.report
+    b, a = r["before"], r["after"]
+    lines = [f"<b>New version {result.version}</b> ({r['seconds']:.0f} s)"]
+    if a.get("cells"):
+        lines.append(
+            f"On {a['cells']} held-back cells of this lab (never trained on): right class "
+            f"<b>{b['accuracy']:.0%} → {a['accuracy']:.0%}</b> (top class "
+            f"{b['top_class_accuracy']:.0%} → {a['top_class_accuracy']:.0%}; below the "
+            f"{a['threshold']:.2f} threshold: {b['unidentified']} → {a['unidentified']})."
+        )
+    else:
+        lines.append(
+            "<b>Not measured:</b> no held-back cells yet (label at least 3 cells of a "
+            "class). Use it only if you have checked it yourself."
+        )
+    tb, ta = r["training_data_before"], r["training_data_after"]
+    if ta.get("cells"):
+        lines.append(
+            f"On {ta['cells']} held-back training images (does it still know them?): "
+            f"{tb['accuracy']:.0%} → {ta['accuracy']:.0%}."
+        )
+    lines.append(
+        f"Taught with {r['train_cells']} lab cells {r['train_per_class']} and "
+        f"{r['replay_cells']} training images."
+    )
+    if r["skipped_labels"]:
+        lines.append(f"Skipped labels the model has no class for: {r['skipped_labels']}.")
+    return "<p>" + "</p><p>".join(lines) + "</p>"

@@ -1,0 +1,151 @@
+"""The two adaptations on another lab's real images (BCCD) with the shipped PBC model:
+calibration without labels, teaching from labelled cells, and ``micro-app adapt``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from micro_app.adapt.labelled import LabelledStore
+from micro_app.adapt.microscope import calibrate, collect_cells
+from micro_app.adapt.replay import load_replay
+from micro_app.adapt.teach import TeachConfig, teach
+from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.engine import Engine
+from micro_app.core.errors import InputError
+from micro_app.core.field_eval import load_typed_fields, typed_crops
+from micro_app.core.imageio import list_images, read_image_rgb
+from micro_app.core.models import ModelPackage, default_model_dir, load_package
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+
+@dataclass
+class Bccd:
+    package: ModelPackage
+    cells: np.ndarray  # every located cell of the 31 fields
+    n_images: int
+    typed: np.ndarray  # the typed cells
+    types: list[str]
+
+
+@pytest.fixture(scope="module")
+def bccd(bccd_dir: Path) -> Bccd:
+    folder = default_model_dir()
+    assert folder is not None
+    pkg = load_package(folder)
+    engine = Engine(pkg)
+    cells, n = collect_cells(engine, (read_image_rgb(p) for p in list_images(bccd_dir / "images")))
+    fields = load_typed_fields(bccd_dir)
+    crops = typed_crops(engine, fields)
+    keep = [i for i, c in enumerate(crops) if c is not None]
+    typed = np.stack([crops[i] for i in keep])  # type: ignore[misc]
+    return Bccd(pkg, cells, n, typed, [fields[i].wbc_type for i in keep])
+
+
+def _unlike(appearance: dict | None, crops: np.ndarray) -> float:  # type: ignore[type-arg]
+    assert appearance is not None
+    stats = AppearanceStats.from_dict(appearance)
+    return float(np.mean(stats.scores(features_batch(crops)) > stats.threshold))
+
+
+def _moving(pkg: ModelPackage) -> list[np.ndarray]:
+    from micro_app.adapt.batchnorm import batchnorm_layers
+
+    return [np.array(b.moving_mean) for b in batchnorm_layers(pkg.model)]
+
+
+def test_calibration_rebases_normalisation_and_the_unlike_check(
+    bccd: Bccd, bccd_dir: Path, tmp_path: Path
+) -> None:
+    parent = bccd.package
+    assert bccd.n_images == 31 and len(bccd.cells) >= 30
+    result = calibrate(parent, bccd.cells, tmp_path / "cal", n_images=bccd.n_images)
+    child = load_package(result.package)
+    card = child.card
+    a = card.extra["adaptation"]
+    assert card.parent is not None and parent.card.name in card.parent
+    assert a["kind"] == "calibration" and a["labels_used"] == 0 and a["validated"] is False
+    assert a["cells"] == len(bccd.cells) and a["images"] == 31 and a["date"]
+    assert set(a["colour_lab"]) == {"mean", "std"}
+    # the normalisation moved; the learned weights did not
+    assert any(
+        not np.allclose(m0, m1) for m0, m1 in zip(_moving(parent), _moving(child), strict=True)
+    )
+    learned = {w.path: np.array(w) for w in parent.model.weights if "moving" not in w.path}
+    for w in child.model.weights:
+        if "moving" not in w.path:
+            assert np.array_equal(np.array(w), learned[w.path]), w.path
+    # the parent calls every BCCD cell unlike its training images; the calibrated model
+    # judges them against this microscope's cells
+    assert _unlike(parent.card.appearance, bccd.typed) >= 0.9
+    assert _unlike(card.appearance, bccd.typed) <= 0.3
+    assert a["unlike_share_before"] >= 0.9
+    # the replay sample travels with the package; the parent is untouched
+    assert load_replay(result.package, card) is not None
+    assert load_package(parent.path).card.version == parent.card.version
+    field = read_image_rgb(bccd_dir / "images" / "BloodImage_00030.jpg")
+    assert not Engine(child).process(field).unlike_training
+    assert Engine(parent).process(field).unlike_training
+
+
+def test_calibration_refuses_too_few_cells(bccd: Bccd, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="at least 20"):
+        calibrate(bccd.package, bccd.cells[:5], tmp_path / "cal", n_images=2)
+    assert not (tmp_path / "cal").exists()
+
+
+def test_teaching_from_labelled_cells_beats_the_parent_on_held_back_cells(
+    bccd: Bccd, tmp_path: Path
+) -> None:
+    store = LabelledStore(tmp_path / "labelled")
+    for crop, kind in zip(bccd.typed, bccd.types, strict=True):
+        store.add(crop, kind, source="teach")
+    card = bccd.package.card
+    cells = store.to_set(card.classes, card.input_size)
+    assert len(cells.holdout_labels) >= 5
+    result = teach(bccd.package, cells, tmp_path / "taught", config=TeachConfig(epochs=8))
+    r = result.report
+    assert r["holdout_cells"] == len(cells.holdout_labels) and r["validated"] is True
+    assert r["train_cells"] == len(cells.train_labels) and r["replay_cells"] > 100
+    # measured on cells no model trained on: the taught model is better
+    assert r["after"]["top_class_accuracy"] > r["before"]["top_class_accuracy"]
+    # and it still knows the training data (held-back replay cells)
+    assert r["training_data_after"]["top_class_accuracy"] >= 0.6
+    child = load_package(result.package)
+    assert child.card.extra["adaptation"]["kind"] == "teach"
+    assert child.card.parent and card.name in child.card.parent
+
+
+def test_cli_adapt_calibrates_then_teaches(
+    bccd: Bccd, bccd_dir: Path, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from micro_app.cli import main
+
+    labels = tmp_path / "labels"
+    for k, (crop, kind) in enumerate(zip(bccd.typed, bccd.types, strict=True)):
+        (labels / kind).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(labels / kind / f"{k}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "ours"
+    argv = ["adapt", str(bccd.package.path), str(bccd_dir / "images"), "--out", str(out)]
+    rc = main([*argv, "--labels", str(labels), "--epochs", "2", "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["calibration"]["cells"] == len(bccd.cells)
+    assert report["teach"]["holdout_cells"] >= 5 and "after" in report["teach"]
+    taught = load_package(out)
+    calibrated = out.with_name("ours-calibrated")
+    assert str(calibrated) in (taught.card.parent or "")
+    assert load_package(calibrated).card.extra["adaptation"]["kind"] == "calibration"
+    assert len(taught.card.extra["lineage"]) == 2
+    # an existing output is refused in one line, and nothing is lost
+    assert main([*argv]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert load_package(out).card.version == taught.card.version
+    assert main(["adapt", str(bccd.package.path), "--out", str(tmp_path / "x")]) == 2
+    assert "IMAGES" in capsys.readouterr().err
