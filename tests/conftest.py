@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# labelled cells and adapted models never land in the real user's data folder
+os.environ.setdefault("MICRO_APP_DATA_DIR", tempfile.mkdtemp(prefix="micro_app_test_data_"))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -68,3 +74,22 @@ def tiny_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     save_package(build_colour_model(), card, folder)
     return folder
+
+
+@pytest.fixture
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves a worker thread running (napari's dangling_qthreads idea)."""
+    before = set(threading.enumerate())
+    yield
+    left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not left, f"threads left running: {left}"
+
+
+def close_window(window: Any) -> None:
+    """Close a main window and check that its timers and pipeline stopped."""
+    from PySide6.QtWidgets import QApplication
+
+    window.close()
+    QApplication.processEvents()
+    assert not window.controller._timer.isActive() and not window._status_timer.isActive()
+    assert window.controller.pipeline is None

@@ -163,6 +163,6 @@ def test_library_versions_and_derived_cards(tmp_path: Path, tiny_package: Path) 
     assert len(grandchild.extra["lineage"]) == 2
     versions = library.list_versions(tmp_path)
     assert [v.card.version for v in versions] == [v1]
-    assert "calibrated on 40 cells" in versions[0].describe()
+    assert "calibrated on 40 cells (no labels; accuracy unmeasured)" in versions[0].describe()
     with pytest.raises(ValueError, match="kind"):
         library.derived_card(tiny_package, parent, "magic", {}, version="x")

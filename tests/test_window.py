@@ -6,13 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QApplication
+from conftest import close_window as close
 
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.settings import AppSettings, load_settings
@@ -20,15 +18,6 @@ from micro_app.gui.controller import LiveController
 from micro_app.gui.main_window import MainWindow
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def no_leaks() -> Iterator[None]:
-    """Fail a test that leaves a worker thread running (napari's dangling_qthreads idea)."""
-    before = set(threading.enumerate())
-    yield
-    left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not left, f"threads left running: {left}"
 
 
 def make_window(qtbot, tmp_path: Path, spec: str, model: Path | None) -> MainWindow:  # type: ignore[no-untyped-def]
@@ -48,13 +37,6 @@ def make_window(qtbot, tmp_path: Path, spec: str, model: Path | None) -> MainWin
         window.load_model(str(model))
         qtbot.waitUntil(lambda: controller.engine.classifier is not None, timeout=30000)
     return window
-
-
-def close(window: MainWindow) -> None:
-    window.close()
-    QApplication.processEvents()
-    assert not window.controller._timer.isActive() and not window._status_timer.isActive()
-    assert window.controller.pipeline is None
 
 
 def test_demo_frames_overlays_snapshot_and_correction(

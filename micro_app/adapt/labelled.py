@@ -22,7 +22,6 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -247,12 +246,3 @@ def _as_set(
 def _check_label(label: str) -> None:
     if not label or "/" in label or "\\" in label or label.startswith("."):
         raise ValueError(f"a class name cannot be used as a folder name: {label!r}")
-
-
-def describe(cells: list[LabelledCell]) -> dict[str, Any]:
-    """Counts per class and split, for the teach view and notes."""
-    out: dict[str, Any] = {}
-    for c in cells:
-        row = out.setdefault(c.label, {"train": 0, "holdout": 0})
-        row[c.split] += 1
-    return out

@@ -38,14 +38,24 @@ class Version:
 
     def describe(self) -> str:
         """One line for lists: name, version, what was done, when."""
-        a = self.adaptation
-        what = {
-            "calibration": f"calibrated on {a.get('cells', '?')} cells of "
-            f"{a.get('images', '?')} images (no labels)",
-            "teach": f"taught {a.get('train_cells', '?')} labelled cells",
-        }.get(str(a.get("kind")), "as trained")
+        what = adaptation_line(self.adaptation) or "as trained"
         when = (self.card.created or "")[:16].replace("T", " ")
         return f"{self.card.name} {self.card.version}: {what}, {when}"
+
+
+def adaptation_line(a: dict[str, Any]) -> str | None:
+    """What an adaptation record says, in a few words (None: not an adapted package)."""
+    if a.get("kind") == "calibration":
+        return f"calibrated on {a.get('cells', '?')} cells (no labels; accuracy unmeasured)"
+    if a.get("kind") == "teach":
+        b, f = a.get("before") or {}, a.get("after") or {}
+        if not f.get("cells"):
+            return f"taught {a.get('train_cells', '?')} labelled cells (not measured)"
+        return (
+            f"taught {a.get('train_cells', '?')} labelled cells; {f['cells']} held back: "
+            f"{b.get('accuracy', 0):.0%} → {f.get('accuracy', 0):.0%} right"
+        )
+    return None
 
 
 def list_versions(root: Path | None = None) -> list[Version]:

@@ -41,7 +41,7 @@ PACKAGE_FILES = (REPLAY_FILE, "split.json")  # carried from parent to child
 @dataclass
 class Calibration:
     package: Path
-    card_version: str
+    version: str
     report: dict[str, Any]
 
 

@@ -69,8 +69,9 @@ class Teaching:
 def score_cells(
     clf: Classifier, images: np.ndarray, labels: np.ndarray, threshold: float
 ) -> dict[str, Any]:
-    """Right class after the ``unidentified`` threshold, right top class, and recall per
-    class, of labelled cells."""
+    """Right class after the ``unidentified`` threshold (over all cells, and averaged over
+    classes: a lab sees many more neutrophils than monocytes), right top class, and recall
+    per class, of labelled cells."""
     classes = clf.classes
     if len(images) == 0:
         return {"cells": 0}
@@ -85,6 +86,7 @@ def score_cells(
     return {
         "cells": len(labels),
         "accuracy": round(float(right.mean()), 4),
+        "balanced_accuracy": round(float(np.mean(list(per_class.values()))), 4),
         "top_class_accuracy": round(float(np.mean(top == labels)), 4),
         UNIDENTIFIED: int(np.sum(~kept)),
         "recall": per_class,

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QDialog, QMenu
 
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import Version, list_versions
+from micro_app.adapt.teach import TeachConfig
 from micro_app.core.errors import MicroAppError, ModelPackageError
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage, default_model_dir
@@ -32,8 +33,15 @@ log = logging.getLogger("micro_app")
 
 
 class AdaptActions(QObject):
-    def __init__(self, window: MainWindow, store: LabelledStore, library_root: Path) -> None:
+    def __init__(
+        self,
+        window: MainWindow,
+        store: LabelledStore,
+        library_root: Path,
+        teach_config: TeachConfig | None = None,
+    ) -> None:
         super().__init__(window)
+        self.teach_config = teach_config
         self.window = window
         self.store = store
         self.library_root = Path(library_root)
@@ -103,7 +111,14 @@ class AdaptActions(QObject):
         if package is None:
             return None
         return self._open(
-            TeachDialog(package, self.store, self.window.session, self.library_root, self.window)
+            TeachDialog(
+                package,
+                self.store,
+                self.window.session,
+                self.library_root,
+                self.window,
+                self.teach_config,
+            )
         )
 
     def versions(self) -> QDialog:

@@ -8,25 +8,21 @@ uses it or discards it. Nothing changes until they choose.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
-    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -35,7 +31,7 @@ from micro_app.adapt.microscope import ADVISED_CELLS, MIN_CELLS, Calibration, ca
 from micro_app.core.engine import Engine
 from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
 from micro_app.core.models.package import ModelPackage
-from micro_app.gui.background import BackgroundTask
+from micro_app.gui.adapt_dialog import AdaptDialog
 from micro_app.gui.gallery import to_pixmap
 
 INTRO = (
@@ -46,9 +42,7 @@ INTRO = (
 )
 
 
-class CalibrateScopeDialog(QDialog):
-    use_model = Signal(str)  # folder of the package to switch to
-
+class CalibrateScopeDialog(AdaptDialog):
     def __init__(
         self,
         package: ModelPackage,
@@ -57,7 +51,7 @@ class CalibrateScopeDialog(QDialog):
         library_root: Path,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__("Use the calibrated model", parent)
         self.setWindowTitle("Calibrate to this microscope")
         self.resize(720, 560)
         self.package = package
@@ -66,11 +60,6 @@ class CalibrateScopeDialog(QDialog):
         self.library_root = library_root
         self.crops: list[np.ndarray] = []
         self.n_images = 0
-        self.outcome: Calibration | None = None
-        self.task = BackgroundTask(self)
-        self.task.progress.connect(self._progress)
-        self.task.finished.connect(self._finished)
-        self.task.failed.connect(self._failed)
         self._build()
         self._update()
 
@@ -96,18 +85,11 @@ class CalibrateScopeDialog(QDialog):
         self.cells.setIconSize(QSize(56, 56))
         self.cells.setMaximumHeight(150)
         col.addWidget(self.cells)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
         col.addWidget(self.progress)
-        self.report = QTextBrowser()
         col.addWidget(self.report, 1)
         row = QHBoxLayout()
         self.run_button = QPushButton("Calibrate")
         self.run_button.clicked.connect(self.start)
-        self.use_button = QPushButton("Use the calibrated model")
-        self.use_button.clicked.connect(self._use)
-        self.discard_button = QPushButton("Discard it")
-        self.discard_button.clicked.connect(self._discard)
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
         for b in (self.run_button, self.use_button, self.discard_button):
@@ -167,8 +149,7 @@ class CalibrateScopeDialog(QDialog):
         self.run_button.setEnabled(n >= MIN_CELLS and not busy and self.outcome is None)
         for b in (self.add_field, self.add_folder, self.clear):
             b.setEnabled(not busy and self.outcome is None)
-        self.use_button.setEnabled(self.outcome is not None)
-        self.discard_button.setEnabled(self.outcome is not None)
+        super()._update()
 
     # -- running ------------------------------------------------------------------------
     def start(self) -> bool:
@@ -184,17 +165,12 @@ class CalibrateScopeDialog(QDialog):
         self._update()
         return started
 
-    def _progress(self, text: str, share: float) -> None:
-        self.progress.setValue(round(share * 100))
-        self.progress.setFormat(f"{text} (%p%)")
-
-    def _finished(self, result: Calibration) -> None:
-        self.outcome = result
+    def describe(self, result: Calibration) -> str:
         r = result.report
         moved = max((x["mean_shift_sd"] for x in r["batchnorm_layers"]), default=0.0)
         before = r["unlike_share_before"]
         lines = [
-            f"<b>New version {result.card_version}</b> in {result.package}",
+            f"<b>New version {result.version}</b> in {result.package}",
             f"{r['cells']} white cells of {r['images']} fields; no labels used.",
             f"Normalisation: {len(r['batchnorm_layers'])} layers re-estimated; the largest "
             f"mean shift was {moved:.2f} standard deviations.",
@@ -208,26 +184,4 @@ class CalibrateScopeDialog(QDialog):
             "<b>Not validated:</b> no cell was labelled, so its accuracy on this microscope "
             "is unknown. Correct some cells in review and use Teach to measure it."
         )
-        self.report.setHtml("<p>" + "</p><p>".join(lines) + "</p>")
-        self._update()
-
-    def _failed(self, message: str) -> None:
-        self.report.setPlainText(message)
-        self.progress.setValue(0)
-        self._update()
-
-    def _use(self) -> None:
-        if self.outcome is not None:
-            self.use_model.emit(str(self.outcome.package))
-            self.accept()
-
-    def _discard(self) -> None:
-        if self.outcome is not None:
-            shutil.rmtree(self.outcome.package, ignore_errors=True)
-            self.report.setPlainText(f"Discarded {self.outcome.card_version}.")
-            self.outcome = None
-            self._update()
-
-    def done(self, code: int) -> None:
-        self.task.stop()
-        super().done(code)
+        return "<p>" + "</p><p>".join(lines) + "</p>"

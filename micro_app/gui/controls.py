@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from micro_app.adapt.library import adaptation_line
 from micro_app.core.preprocess import PreprocessParams
 from micro_app.core.sources.base import AUTO_EXPOSURE, EXPOSURE, GAIN, PropertyInfo
 
@@ -229,6 +230,9 @@ class ControlsPanel(QWidget):
         data = card.get("training_data") or {}
         if data:
             lines.append(f"trained on: {data.get('name', '')} ({data.get('licence', '?')})")
+        adapted = adaptation_line((card.get("extra") or {}).get("adaptation") or {})
+        if adapted:
+            lines.append(f"<b>adapted to this microscope</b>: {adapted}")
         for k, v in (card.get("metrics") or {}).items():
             if isinstance(v, (int, float)):
                 lines.append(f"{k}: {v:.3f}")

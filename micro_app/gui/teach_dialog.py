@@ -10,34 +10,30 @@ that no model was trained on, and the user chooses to use the new version or dis
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from micro_app.adapt.labelled import LabelledStore
-from micro_app.adapt.teach import Teaching, teach
+from micro_app.adapt.teach import TeachConfig, Teaching, teach
 from micro_app.core.models.package import ModelPackage
 from micro_app.core.slide import SlideSession
-from micro_app.gui.background import BackgroundTask
+from micro_app.gui.adapt_dialog import AdaptDialog
 from micro_app.gui.gallery import to_pixmap
 
 ICON = 88
@@ -68,9 +64,7 @@ def remember(
     return True
 
 
-class TeachDialog(QDialog):
-    use_model = Signal(str)
-
+class TeachDialog(AdaptDialog):
     def __init__(
         self,
         package: ModelPackage,
@@ -78,20 +72,17 @@ class TeachDialog(QDialog):
         session: SlideSession,
         library_root: Path,
         parent: QWidget | None = None,
+        config: TeachConfig | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__("Use the new model", parent)
         self.setWindowTitle("Teach the model this lab's cells")
+        self.config = config or TeachConfig()
         self.resize(900, 720)
         self.package = package
         self.classes = package.card.classes
         self.store = store
         self.session = session
         self.library_root = library_root
-        self.outcome: Teaching | None = None
-        self.task = BackgroundTask(self)
-        self.task.progress.connect(self._progress)
-        self.task.finished.connect(self._finished)
-        self.task.failed.connect(self._failed)
         self.task.cancelled.connect(self._cancelled)
         self._build()
         self.refresh()
@@ -134,10 +125,7 @@ class TeachDialog(QDialog):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         col.addWidget(self.summary)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
         col.addWidget(self.progress)
-        self.report = QTextBrowser()
         self.report.setMaximumHeight(170)
         col.addWidget(self.report)
         row = QHBoxLayout()
@@ -145,10 +133,6 @@ class TeachDialog(QDialog):
         self.teach_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Stop")
         self.cancel_button.clicked.connect(self.task.cancel)
-        self.use_button = QPushButton("Use the new model")
-        self.use_button.clicked.connect(self._use)
-        self.discard_button = QPushButton("Discard it")
-        self.discard_button.clicked.connect(self._discard)
         close = QPushButton("Close")
         close.clicked.connect(self.reject)
         for b in (self.teach_button, self.cancel_button, self.use_button, self.discard_button):
@@ -186,7 +170,7 @@ class TeachDialog(QDialog):
             f"Labelled cells: {train} to teach with, {held} held back to measure the result "
             "(every fourth cell of a class, from the third on, is held back and never trained on)."
         )
-        self._update_buttons()
+        self._update()
 
     def _show_class(self) -> None:
         label = self._current_class()
@@ -236,61 +220,35 @@ class TeachDialog(QDialog):
 
     # -- teaching -------------------------------------------------------------------------
     def start(self) -> bool:
-        package, store, root = self.package, self.store, self.library_root
+        package, store, root, cfg = self.package, self.store, self.library_root, self.config
         card = package.card
 
         def job(progress: Callable[[str, float], None], cancel: threading.Event) -> Any:
             cells = store.to_set(card.classes, card.input_size)
-            return teach(package, cells, library_root=root, progress=progress, cancel=cancel)
+            return teach(
+                package, cells, config=cfg, library_root=root, progress=progress, cancel=cancel
+            )
 
         started = self.task.start(job, "teaching")
         self.report.setPlainText(
             "Teaching… the live view keeps running, more slowly, until it is done."
         )
-        self._update_buttons()
+        self._update()
         return started
 
-    def _progress(self, text: str, share: float) -> None:
-        self.progress.setValue(round(share * 100))
-        self.progress.setFormat(f"{text} (%p%)")
-
-    def _finished(self, result: Teaching) -> None:
-        self.outcome = result
-        self.report.setHtml(describe_teaching(result))
-        self._update_buttons()
-
-    def _failed(self, message: str) -> None:
-        self.report.setPlainText(message)
-        self.progress.setValue(0)
-        self._update_buttons()
+    def describe(self, result: Teaching) -> str:
+        return describe_teaching(result)
 
     def _cancelled(self) -> None:
         self.report.setPlainText("Stopped: nothing was written.")
         self.progress.setValue(0)
-        self._update_buttons()
+        self._update()
 
-    def _update_buttons(self) -> None:
+    def _update(self) -> None:
         busy = self.task.running
         self.teach_button.setEnabled(not busy and self.outcome is None)
         self.cancel_button.setEnabled(busy)
-        self.use_button.setEnabled(self.outcome is not None)
-        self.discard_button.setEnabled(self.outcome is not None)
-
-    def _use(self) -> None:
-        if self.outcome is not None:
-            self.use_model.emit(str(self.outcome.package))
-            self.accept()
-
-    def _discard(self) -> None:
-        if self.outcome is not None:
-            shutil.rmtree(self.outcome.package, ignore_errors=True)
-            self.report.setPlainText(f"Discarded {self.outcome.version}; the current model stays.")
-            self.outcome = None
-            self._update_buttons()
-
-    def done(self, code: int) -> None:
-        self.task.stop()
-        super().done(code)
+        super()._update()
 
 
 def describe_teaching(result: Teaching) -> str:

@@ -3,7 +3,6 @@ to any of them. The details pane shows the card's lineage and the numbers of eac
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -34,6 +33,7 @@ class VersionsDialog(QDialog):
         col = QVBoxLayout(self)
         row = QHBoxLayout()
         self.list = QListWidget()
+        self.list.setWordWrap(True)
         row.addWidget(self.list, 1)
         self.details = QTextBrowser()
         row.addWidget(self.details, 1)
@@ -67,32 +67,57 @@ class VersionsDialog(QDialog):
     def _show(self) -> None:
         v = self.selected()
         self.use_button.setEnabled(v is not None)
-        if v is None:
-            self.details.setPlainText("No model versions.")
-            return
-        card = v.card
-        lines = [f"{card.name} {card.version}", f"folder: {v.path}", f"created: {card.created}"]
-        if card.parent:
-            lines.append(f"derived from: {card.parent}")
-        for step in card.extra.get("lineage", []):
-            lines.append(f"  lineage: {step}")
-        a = v.adaptation
-        if a:
-            shown = {k: a[k] for k in a if k not in ("batchnorm_layers", "config", "parent")}
-            lines.append(json.dumps(shown, indent=1, ensure_ascii=False))
-        else:
-            test = card.metrics.get("test", {})
-            if "accuracy" in test:
-                lines.append(
-                    f"test accuracy on its training data's test split: {test['accuracy']:.3f}"
-                )
-        self.details.setPlainText("\n".join(lines))
+        self.details.setPlainText("\n".join(details(v)) if v else "No model versions.")
 
     def _use(self) -> None:
         v = self.selected()
         if v is not None:
             self.use_model.emit(str(v.path))
             self.accept()
+
+
+def details(v: Version) -> list[str]:
+    """What a lab user needs to pick a version: what was done, on what, with what result."""
+    card = v.card
+    lines = [f"{card.name} {card.version}", f"created {card.created}", f"folder {v.path}", ""]
+    a = v.adaptation
+    if a.get("kind") == "calibration":
+        before = a.get("unlike_share_before")
+        lines.append(
+            f"Calibrated without labels on {a.get('cells')} cells of {a.get('images')} images."
+        )
+        if before is not None:
+            lines.append(f"{before:.0%} of them looked unlike the parent's training images.")
+        lines.append("Not validated: its accuracy on this microscope is unmeasured.")
+    elif a.get("kind") == "teach":
+        lines.append(
+            f"Taught {a.get('train_cells')} labelled cells {a.get('train_per_class')}, "
+            f"with {a.get('replay_cells')} training images mixed in."
+        )
+        b, f = a.get("before", {}), a.get("after", {})
+        if f.get("cells"):
+            lines.append(
+                f"On {f['cells']} held-back lab cells: right class {b['accuracy']:.0%} → "
+                f"{f['accuracy']:.0%} (top class {b['top_class_accuracy']:.0%} → "
+                f"{f['top_class_accuracy']:.0%})."
+            )
+        else:
+            lines.append("No held-back cells: not measured.")
+        tb, ta = a.get("training_data_before", {}), a.get("training_data_after", {})
+        if ta.get("cells"):
+            lines.append(
+                f"On {ta['cells']} held-back training images: {tb['accuracy']:.0%} → "
+                f"{ta['accuracy']:.0%}."
+            )
+    else:
+        test = card.metrics.get("test", {})
+        data = card.training_data.get("name", "its training data")
+        lines.append(f"As trained on {data}.")
+        if "accuracy" in test:
+            lines.append(f"Test split accuracy {test['accuracy']:.3f} (same lab as training).")
+    if card.parent:
+        lines += ["", "Derived from:", *[f"  {p}" for p in card.extra.get("lineage", [])]]
+    return lines
 
 
 def _resolved(path: str) -> str:

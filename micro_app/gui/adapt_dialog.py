@@ -1,0 +1,74 @@
+"""What the calibrate and teach dialogs share: a job on a worker thread with a progress
+bar and a report, and a new model version the user then uses or discards."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDialog, QProgressBar, QPushButton, QTextBrowser, QWidget
+
+from micro_app.gui.background import BackgroundTask
+
+
+class AdaptDialog(QDialog):
+    """Subclasses build their layout with ``self.progress``, ``self.report``,
+    ``self.use_button`` and ``self.discard_button``, and keep buttons right in
+    ``_update``. ``outcome`` is the job's result: it has ``package`` and ``version``."""
+
+    use_model = Signal(str)  # folder of the package to switch to
+
+    def __init__(self, use_text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.outcome: Any = None
+        self.task = BackgroundTask(self)
+        self.task.progress.connect(self._progress)
+        self.task.finished.connect(self._finished)
+        self.task.failed.connect(self._failed)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.report = QTextBrowser()
+        self.use_button = QPushButton(use_text)
+        self.use_button.clicked.connect(self._use)
+        self.discard_button = QPushButton("Discard it")
+        self.discard_button.clicked.connect(self._discard)
+
+    def _update(self) -> None:
+        self.use_button.setEnabled(self.outcome is not None)
+        self.discard_button.setEnabled(self.outcome is not None)
+
+    def _progress(self, text: str, share: float) -> None:
+        self.progress.setValue(round(share * 100))
+        self.progress.setFormat(f"{text} (%p%)")
+
+    def _finished(self, result: Any) -> None:
+        self.outcome = result
+        self.report.setHtml(self.describe(result))
+        self._update()
+
+    def describe(self, result: Any) -> str:
+        raise NotImplementedError
+
+    def _failed(self, message: str) -> None:
+        self.report.setPlainText(message)
+        self.progress.setValue(0)
+        self._update()
+
+    def _use(self) -> None:
+        if self.outcome is not None:
+            self.use_model.emit(str(self.outcome.package))
+            self.accept()
+
+    def _discard(self) -> None:
+        """The new version was never used: remove it; the current model stays."""
+        if self.outcome is not None:
+            shutil.rmtree(Path(self.outcome.package), ignore_errors=True)
+            self.report.setPlainText(f"Discarded {self.outcome.version}; the current model stays.")
+            self.outcome = None
+            self._update()
+
+    def done(self, code: int) -> None:
+        self.task.stop()
+        super().done(code)

@@ -1,0 +1,137 @@
+"""Adapting in the window, offscreen: calibrate on fields, teach from review corrections,
+use the new version, and go back to the shipped one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import close_window as close
+from PySide6.QtWidgets import QApplication
+
+from micro_app.adapt.labelled import LabelledStore
+from micro_app.adapt.library import list_versions
+from micro_app.adapt.teach import TeachConfig
+from micro_app.core.engine import Engine, EngineParams
+from micro_app.core.imageio import list_images, read_image_rgb
+from micro_app.core.models import default_model_dir
+from micro_app.core.settings import AppSettings
+from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
+from micro_app.gui.controller import LiveController
+from micro_app.gui.main_window import MainWindow
+from micro_app.gui.teach_dialog import TeachDialog
+from micro_app.gui.versions_dialog import VersionsDialog
+
+pytestmark = pytest.mark.slow
+
+
+def _window(qtbot, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
+    controller = LiveController(Engine(None, params=EngineParams(), smooth_scale=True))
+    window = MainWindow(
+        AppSettings(source="demo"),
+        controller,
+        sources=[("Demo", "demo")],
+        snapshot_dir=tmp_path / "snaps",
+        settings_dir=tmp_path / "cfg",
+        labelled=LabelledStore(tmp_path / "labelled"),
+        library_root=tmp_path / "library",
+    )
+    window.adapt.teach_config = TeachConfig(epochs=1)
+    qtbot.addWidget(window)
+    window.show()
+    controller.start("demo")
+    folder = default_model_dir()
+    assert folder is not None
+    window.load_model(str(folder))
+    qtbot.waitUntil(lambda: controller.engine.classifier is not None, timeout=30000)
+    return window
+
+
+def _version(window: MainWindow) -> str:
+    clf = window.controller.engine.classifier
+    return clf.card.version if clf else ""
+
+
+@pytest.mark.realdata
+def test_calibrate_in_the_window_then_use_it(
+    qtbot, tmp_path: Path, bccd_dir: Path, no_leaks: None
+) -> None:  # type: ignore[no-untyped-def]
+    window = _window(qtbot, tmp_path)
+    qtbot.waitUntil(lambda: window.current is not None, timeout=20000)
+    dialog = window.adapt.calibrate()
+    assert isinstance(dialog, CalibrateScopeDialog)
+    assert not dialog.run_button.isEnabled()  # no cells yet
+    dialog.add_current_field()
+    assert dialog.n_images == 1
+    dialog.add_images([read_image_rgb(p) for p in list_images(bccd_dir / "images")])
+    assert len(dialog.crops) >= 30 and dialog.run_button.isEnabled()
+    assert "32 fields" in dialog.count.text()
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60000)
+    assert "Not validated" in dialog.report.toPlainText()
+    assert dialog.use_button.isEnabled()
+    dialog.use_button.click()
+    qtbot.waitUntil(lambda: _version(window).endswith("-adapt1"), timeout=30000)
+    card = window.controller.engine.classifier.card  # type: ignore[union-attr]
+    assert card.extra["adaptation"]["kind"] == "calibration"
+    assert window.settings.model_dir and "adapt1" in window.settings.model_dir
+    close(window)
+
+
+def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path, no_leaks: None) -> None:  # type: ignore[no-untyped-def]
+    window = _window(qtbot, tmp_path)
+
+    def classified() -> list[int]:  # counted after the model loaded: they carry a crop
+        return [c.cell_id for c in window.session.cells.values() if c.crop is not None]
+
+    qtbot.waitUntil(lambda: len(classified()) >= 3, timeout=30000)
+    shipped = _version(window)
+    # a correction in review is kept, with the crop the model saw, for teaching
+    store = window.adapt.store
+    assert len(store) == 0, [c.key for c in store.cells()]
+    tid = classified()[0]
+    window._selected_track = tid
+    window.correct_selected("lymphocyte")
+    assert len(store) == 1, [c.key for c in store.cells()]
+    kept = store.cells()[0]
+    assert kept.label == "lymphocyte" and kept.key.endswith(f"#{tid}")
+    assert kept.source in ("correction", "confirmed")
+    dialog = window.adapt.teach()
+    assert isinstance(dialog, TeachDialog)
+    # the teach view: pick a class that has slide cells, select them all, label them
+    for k in range(dialog.class_combo.count()):
+        dialog.class_combo.setCurrentIndex(k)
+        dialog._show_class()
+        if any(
+            it.data(256)[0] == "slide"
+            for it in (dialog.grid.item(i) for i in range(dialog.grid.count()))
+        ):
+            break
+    dialog.grid.selectAll()
+    n = dialog.label_selected("neutrophil")
+    assert n >= 1 and len(store) == 1 + n
+    # label more until there are enough cells to teach with (stored earlier, say)
+    crop = store.image(store.cells()[0])
+    for i in range(6):
+        store.add(crop, ("neutrophil", "monocyte")[i % 2], source="teach")
+    dialog.refresh()
+    assert "held back" in dialog.summary.text()
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=120000)
+    text = dialog.report.toPlainText()
+    assert "held-back" in text and "→" in text
+    # nothing has replaced the model until the user chooses
+    assert _version(window) == shipped
+    dialog.use_button.click()
+    qtbot.waitUntil(lambda: _version(window).endswith("-adapt1"), timeout=30000)
+    assert [v.card.version for v in list_versions(tmp_path / "library")] == [_version(window)]
+    # every version stays: go back to the shipped model
+    versions = window.adapt.versions()
+    assert isinstance(versions, VersionsDialog) and versions.list.count() == 2
+    assert "(in use)" in versions.list.currentItem().text()
+    versions.list.setCurrentRow(0)
+    assert versions.selected() is not None and versions.selected().card.version == shipped  # type: ignore[union-attr]
+    versions.use_button.click()
+    qtbot.waitUntil(lambda: _version(window) == shipped, timeout=30000)
+    QApplication.processEvents()
+    close(window)
