@@ -63,6 +63,14 @@ def test_calibrate_in_the_window_then_use_it(
     assert not dialog.run_button.isEnabled()  # no cells yet
     dialog.add_current_field()
     assert dialog.n_images == 1
+    # one button collects several live fields (a new frame each time)
+    dialog._collect_timer.setInterval(100)
+    dialog.start_collecting()
+    assert not dialog.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not dialog._collect_timer.isActive(), timeout=20000)
+    assert dialog.n_images == 11
+    dialog._clear()
+    dialog.add_current_field()
     dialog.add_images([read_image_rgb(p) for p in list_images(bccd_dir / "images")])
     assert len(dialog.crops) >= 30 and dialog.run_button.isEnabled()
     assert "32 fields" in dialog.count.text()

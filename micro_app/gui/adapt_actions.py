@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QMenu
@@ -20,6 +19,7 @@ from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import Version, list_versions
 from micro_app.adapt.teach import TeachConfig
 from micro_app.core.errors import MicroAppError, ModelPackageError
+from micro_app.core.frame import Frame
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage, default_model_dir
 from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
@@ -97,9 +97,9 @@ class AdaptActions(QObject):
         if package is None:
             return None
 
-        def frame() -> np.ndarray | None:
+        def frame() -> Frame | None:
             now = self.window.current
-            return None if now is None else now[0].image
+            return None if now is None else now[0]
 
         engine = self.window.controller.engine
         return self._open(

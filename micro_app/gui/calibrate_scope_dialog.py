@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -29,11 +29,14 @@ from PySide6.QtWidgets import (
 
 from micro_app.adapt.microscope import ADVISED_CELLS, MIN_CELLS, Calibration, calibrate
 from micro_app.core.engine import Engine
+from micro_app.core.frame import Frame
 from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
 from micro_app.core.models.package import ModelPackage
 from micro_app.gui.adapt_dialog import AdaptDialog
 from micro_app.gui.gallery import to_pixmap
 
+COLLECT_FIELDS = 10
+COLLECT_EVERY_MS = 1500
 INTRO = (
     "Point the camera at a few fields of a slide stained and lit as usual, and add each "
     f"field; {ADVISED_CELLS} white cells or more are best, {MIN_CELLS} the least. No labels are "
@@ -47,7 +50,7 @@ class CalibrateScopeDialog(AdaptDialog):
         self,
         package: ModelPackage,
         engine: Engine,
-        current_frame: Callable[[], np.ndarray | None],
+        current_frame: Callable[[], Frame | None],
         library_root: Path,
         parent: QWidget | None = None,
     ) -> None:
@@ -71,11 +74,22 @@ class CalibrateScopeDialog(AdaptDialog):
         row = QHBoxLayout()
         self.add_field = QPushButton("Add this field")
         self.add_field.clicked.connect(self.add_current_field)
+        self.collect = QPushButton(f"Collect {COLLECT_FIELDS} fields as I move the slide")
+        self.collect.setToolTip(
+            f"Adds the live field every {COLLECT_EVERY_MS / 1000:g} s, {COLLECT_FIELDS} times: "
+            "move the stage to a new area in between"
+        )
+        self.collect.clicked.connect(self.start_collecting)
+        self._collect_timer = QTimer(self)
+        self._collect_timer.setInterval(COLLECT_EVERY_MS)
+        self._collect_timer.timeout.connect(self._collect_one)
+        self._collect_left = 0
+        self._last_seq = -1
         self.add_folder = QPushButton("Add images from a folder…")
         self.add_folder.clicked.connect(self._choose_folder)
         self.clear = QPushButton("Start again")
         self.clear.clicked.connect(self._clear)
-        for b in (self.add_field, self.add_folder, self.clear):
+        for b in (self.add_field, self.collect, self.add_folder, self.clear):
             row.addWidget(b)
         col.addLayout(row)
         self.count = QLabel()
@@ -104,7 +118,22 @@ class CalibrateScopeDialog(AdaptDialog):
         if frame is None:
             self.count.setText("No frame yet: wait for the live view.")
             return 0
-        return self.add_images([frame])
+        return self.add_images([frame.image])
+
+    def start_collecting(self) -> None:
+        self._collect_left = COLLECT_FIELDS
+        self._collect_timer.start()
+        self._update()
+
+    def _collect_one(self) -> None:
+        frame = self.current_frame()
+        if frame is not None and frame.seq != self._last_seq:  # a new frame each time
+            self._last_seq = frame.seq
+            self.add_images([frame.image])
+            self._collect_left -= 1
+        if self._collect_left <= 0:
+            self._collect_timer.stop()
+        self._update()
 
     def add_images(self, images: list[np.ndarray]) -> int:
         found = 0
@@ -147,8 +176,15 @@ class CalibrateScopeDialog(AdaptDialog):
         self.count.setText(f"{self.n_images} fields, {n} white cells ({hint})")
         busy = self.task.running
         self.run_button.setEnabled(n >= MIN_CELLS and not busy and self.outcome is None)
-        for b in (self.add_field, self.add_folder, self.clear):
-            b.setEnabled(not busy and self.outcome is None)
+        collecting = self._collect_timer.isActive()
+        for b in (self.add_field, self.collect, self.add_folder, self.clear):
+            b.setEnabled(not busy and not collecting and self.outcome is None)
+        self.run_button.setEnabled(self.run_button.isEnabled() and not collecting)
+        self.collect.setText(
+            f"Collecting… {self._collect_left} fields to go"
+            if collecting
+            else f"Collect {COLLECT_FIELDS} fields as I move the slide"
+        )
         super()._update()
 
     # -- running ------------------------------------------------------------------------
@@ -185,3 +221,7 @@ class CalibrateScopeDialog(AdaptDialog):
             "is unknown. Correct some cells in review and use Teach to measure it."
         )
         return "<p>" + "</p><p>".join(lines) + "</p>"
+
+    def done(self, code: int) -> None:
+        self._collect_timer.stop()
+        super().done(code)
