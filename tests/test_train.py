@@ -67,6 +67,13 @@ def test_train_writes_a_package_the_app_loads(trained: Path) -> None:
     assert cal["threshold"]["rule"] in ("target", "max_withheld")
     assert 0 <= cal["validation_ece_after"] <= 1 and 0 <= cal["validation_ece_before"] <= 1
     assert card.appearance is not None and card.appearance["n_images"] == 144
+    # a sample of the training split travels with the package, for teaching it later
+    from micro_app.adapt.replay import load_replay
+
+    replay = load_replay(trained, card)
+    assert replay is not None and replay.images.shape[1:] == (64, 64, 3)
+    assert replay.counts() == {c: 32 for c in CLASSES.split(",")}
+    assert card.extra["replay"]["source"] == "training split of pbc"
 
 
 def test_stain_normalised_robust_training_is_applied_in_the_app(
@@ -79,8 +86,9 @@ def test_stain_normalised_robust_training_is_applied_in_the_app(
     argv = ["train", str(pbc_dir), "--arch", "live_cnn", "--out", str(out), "--quiet"]
     argv += ["--classes", "lymphocyte,neutrophil", "--max-per-class", "20", "--input-size", "32"]
     argv += ["--epochs", "2", "--robust-augment", "--stain", "reinhard", "--crop-um", "30"]
-    assert main(argv) == 0
+    assert main([*argv, "--replay-per-class", "0"]) == 0
     pkg = load_package(out)
+    assert "replay" not in pkg.card.extra and not (out / "replay.npz").exists()
     assert pkg.card.crop.size_um == 30
     assert pkg.card.preprocessing.stain == "reinhard"
     assert pkg.card.extra["training"]["augmentation"]["blur_sigma"] > 0
