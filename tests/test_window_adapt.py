@@ -106,6 +106,11 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path, no_leaks: N
     assert kept.source in ("correction", "confirmed")
     dialog = window.adapt.teach()
     assert isinstance(dialog, TeachDialog)
+    # too few cells: one clear line, and the button is ready again
+    assert dialog.start()
+    qtbot.waitUntil(lambda: "label at least" in dialog.report.toPlainText(), timeout=20000)
+    qtbot.waitUntil(lambda: dialog.teach_button.isEnabled(), timeout=5000)
+    assert dialog.outcome is None and not dialog.use_button.isEnabled()
     # the teach view: pick a class that has slide cells, select them all, label them
     for k in range(dialog.class_combo.count()):
         dialog.class_combo.setCurrentIndex(k)

@@ -23,10 +23,14 @@ class AdaptDialog(QDialog):
     def __init__(self, use_text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.outcome: Any = None
+        self.busy = False  # a job runs; set here, not read off the thread, which outlives
+        # its last signal by a moment
         self.task = BackgroundTask(self)
         self.task.progress.connect(self._progress)
         self.task.finished.connect(self._finished)
         self.task.failed.connect(self._failed)
+        for signal in (self.task.finished, self.task.failed, self.task.cancelled):
+            signal.connect(self._idle)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.report = QTextBrowser()
@@ -34,6 +38,17 @@ class AdaptDialog(QDialog):
         self.use_button.clicked.connect(self._use)
         self.discard_button = QPushButton("Discard it")
         self.discard_button.clicked.connect(self._discard)
+
+    def run(self, job: Any, name: str) -> bool:
+        """Start ``job`` on the worker thread (False: one is still running)."""
+        started = self.task.start(job, name)
+        self.busy = self.busy or started
+        self._update()
+        return started
+
+    def _idle(self, *_: object) -> None:
+        self.busy = False
+        self._update()
 
     def _update(self) -> None:
         self.use_button.setEnabled(self.outcome is not None)

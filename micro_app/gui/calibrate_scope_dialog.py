@@ -174,7 +174,7 @@ class CalibrateScopeDialog(AdaptDialog):
             else ("enough" if n >= ADVISED_CELLS else f"{ADVISED_CELLS} or more is better")
         )
         self.count.setText(f"{self.n_images} fields, {n} white cells ({hint})")
-        busy = self.task.running
+        busy = self.busy
         self.run_button.setEnabled(n >= MIN_CELLS and not busy and self.outcome is None)
         collecting = self._collect_timer.isActive()
         for b in (self.add_field, self.collect, self.add_folder, self.clear):
@@ -197,9 +197,7 @@ class CalibrateScopeDialog(AdaptDialog):
                 package, crops, n_images=n_images, library_root=root, progress=progress
             )
 
-        started = self.task.start(job, "calibration")
-        self._update()
-        return started
+        return self.run(job, "calibration")
 
     def describe(self, result: Calibration) -> str:
         r = result.report

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.teach import TeachConfig, Teaching, teach
+from micro_app.core.errors import InputError
 from micro_app.core.models.package import ModelPackage
 from micro_app.core.slide import SlideSession
 from micro_app.gui.adapt_dialog import AdaptDialog
@@ -185,7 +186,7 @@ class TeachDialog(AdaptDialog):
                 continue
             try:
                 image = self.store.image(c)
-            except Exception:  # a file removed by hand: listed, not shown
+            except InputError:  # a file removed by hand: listed, not shown
                 image = np.zeros((ICON, ICON, 3), np.uint8)
             mark = "held back" if c.split == "holdout" else "labelled"
             tip = f"{c.source}; model said {c.predicted or '?'}; {c.slide} {c.time}"
@@ -229,12 +230,10 @@ class TeachDialog(AdaptDialog):
                 package, cells, config=cfg, library_root=root, progress=progress, cancel=cancel
             )
 
-        started = self.task.start(job, "teaching")
         self.report.setPlainText(
             "Teaching… the live view keeps running, more slowly, until it is done."
         )
-        self._update()
-        return started
+        return self.run(job, "teaching")
 
     def describe(self, result: Teaching) -> str:
         return describe_teaching(result)
@@ -245,7 +244,7 @@ class TeachDialog(AdaptDialog):
         self._update()
 
     def _update(self) -> None:
-        busy = self.task.running
+        busy = self.busy
         self.teach_button.setEnabled(not busy and self.outcome is None)
         self.cancel_button.setEnabled(busy)
         super()._update()
