@@ -178,7 +178,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=TeachConfig().epochs)
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--plot", type=Path, help="draw the curve as a PNG")
+    ap.add_argument("--from-json", type=Path, help="print and plot earlier results, no run")
     args = ap.parse_args()
+    if args.from_json:
+        r = json.loads(args.from_json.read_text(encoding="utf-8"))
+        report(r, args.plot)
+        return 0
     folder = args.model or default_model_dir()
     if folder is None:
         raise SystemExit("no model: pass --model DIR")
@@ -191,6 +197,11 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+    report(r, args.plot)
+    return 0
+
+
+def report(r: dict[str, Any], plot: Path | None) -> None:
     b, c, h = r["before"], r["calibrated"], r["calibrated_other_half"]
     print(
         f"BCCD typed cells {r['typed_located']}/{r['typed_fields']} {r['types']}; "
@@ -214,7 +225,41 @@ def main() -> int:
             f"{p['before_balanced']:.3f} {p['after_balanced']:.3f}±{p['after_balanced_sd']:.3f} | "
             f"{p['training_data_before']:.3f}->{p['training_data_after']:.3f}"
         )
-    return 0
+    if plot is not None:
+        draw_curve(r, plot)
+        print(f"curve -> {plot}")
+
+
+def draw_curve(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = [0] + [p["per_class"] for p in r["curve"]]
+    labelled = [0.0] + [p["labelled"] for p in r["curve"]]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for key, name, colour in (
+        ("", "right class", "#0072b2"),
+        ("_balanced", "right class, mean over classes", "#d55e00"),
+    ):
+        start = r["calibrated"].get("accuracy" if not key else "balanced_accuracy", 0.0)
+        means = [start] + [p["after" + key] for p in r["curve"]]
+        sds = [0.0] + [p["after" + key + "_sd"] for p in r["curve"]]
+        ax.errorbar(ks, means, yerr=sds, marker="o", capsize=3, color=colour, label=name)
+        before = r["before"].get("accuracy" if not key else "balanced_accuracy", 0.0)
+        ax.axhline(before, color=colour, ls=":", lw=1)
+    base = [r["always_neutrophil"]] + [p["always_neutrophil"] for p in r["curve"]]
+    ax.plot(ks, base, color="grey", ls="--", label="always neutrophil (right class)")
+    ax.set_xticks(ks, [f"{k}\n({n:.0f} cells)" for k, n in zip(ks, labelled, strict=True)])
+    ax.set_xlabel("labelled cells per class (capped: each class keeps one to test)")
+    ax.set_ylabel("accuracy on the typed BCCD cells not used")
+    ax.set_ylim(0, 1)
+    ax.set_title("PBC model taught on BCCD (dotted: before any adaptation)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

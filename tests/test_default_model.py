@@ -36,8 +36,12 @@ def test_default_model_is_found_verified_and_credits_pbc() -> None:
     assert card.appearance is not None and card.unidentified_threshold is not None
     assert card.metrics["test"]["macro_f1"] >= 0.95
     assert {"keras", "onnx"} <= set(card.weights)
+    weights = sum((folder / w.file).stat().st_size for w in card.weights.values())
+    assert weights < 6_000_000, "weights in models/ stay small"
+    # the package also carries its split (2.1 MB) and 256 replay crops for teaching (1.8 MB)
     size = sum(p.stat().st_size for p in folder.iterdir())
-    assert size < 6_000_000, "weights in models/ stay small"
+    assert size < 8_000_000, "the default package stays small"
+    assert card.extra["replay"]["cells"] == 256
 
 
 def test_classify_uses_the_default_model_when_none_is_chosen(
