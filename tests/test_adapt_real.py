@@ -149,3 +149,11 @@ def test_cli_adapt_calibrates_then_teaches(
     assert load_package(out).card.version == taught.card.version
     assert main(["adapt", str(bccd.package.path), "--out", str(tmp_path / "x")]) == 2
     assert "IMAGES" in capsys.readouterr().err
+    # too few labelled cells is refused before the calibration writes anything
+    few = tmp_path / "few" / "neutrophil"
+    few.mkdir(parents=True)
+    cv2.imwrite(str(few / "a.png"), bccd.typed[0])
+    late = tmp_path / "late"
+    assert main([*argv[:3], "--out", str(late), "--labels", str(few.parent)]) == 2
+    assert "label at least" in capsys.readouterr().err
+    assert not late.exists() and not late.with_name("late-calibrated").exists()

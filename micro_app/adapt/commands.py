@@ -76,10 +76,11 @@ def run(args: argparse.Namespace) -> int:
 
     parent = load_package(args.model)
     original = parent
+    cells = _labels(args.labels, parent, say) if args.labels is not None else None
     if args.images:
         parent, out["calibration"] = _calibrate(args, parent, say)
-    if args.labels is not None:
-        out["teach"] = _teach(args, parent, original, say)
+    if cells is not None:
+        out["teach"] = _teach(args, parent, original, cells, say)
     if args.json:
         sys.stdout.write(json.dumps(out) + "\n")
     return 0
@@ -102,7 +103,10 @@ def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, di
     from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
     from micro_app.core.models import load_package
 
-    paths = [p for p in expand_inputs(args.images) if is_image(p)]
+    inputs = expand_inputs(args.images)
+    paths = [p for p in inputs if is_image(p)]
+    if len(paths) < len(inputs):
+        say(f"ignored {len(inputs) - len(paths)} inputs that are not images (videos, folders)")
     engine = Engine(parent, params=EngineParams(um_per_px=args.um_per_px))
     crops, n = collect_cells(engine, (read_image_rgb(p) for p in paths))
     say(f"located {len(crops)} white cells in {n} images")
@@ -120,18 +124,28 @@ def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, di
     return load_package(result.package), r
 
 
-def _teach(args: argparse.Namespace, parent: Any, original: Any, say: Any) -> dict[str, Any]:
+def _labels(folder: Path, package: Any, say: Any) -> Any:
+    """Read and check the labelled cells before anything is written."""
     from micro_app.adapt.labelled import read_labels
-    from micro_app.adapt.teach import TeachConfig, teach
+    from micro_app.adapt.teach import check_teachable
 
-    card = parent.card
-    cells = read_labels(args.labels, card.classes, card.input_size)
+    card = package.card
+    cells = read_labels(folder, card.classes, card.input_size)
     if cells.skipped:
         say(f"skipped labels the model has no class for: {cells.skipped}")
     say(
         f"labelled cells: {len(cells.train_labels)} to train {cells.counts('train')}, "
         f"{len(cells.holdout_labels)} held back {cells.counts('holdout')}"
     )
+    check_teachable(package, cells)
+    return cells
+
+
+def _teach(
+    args: argparse.Namespace, parent: Any, original: Any, cells: Any, say: Any
+) -> dict[str, Any]:
+    from micro_app.adapt.teach import TeachConfig, teach
+
     cfg = TeachConfig(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
     last = [-1]
 

@@ -105,6 +105,28 @@ def split_replay(replay: ReplaySet, per_class: int, seed: int) -> tuple[ReplaySe
     return part(~mask), part(mask)
 
 
+def check_teachable(parent: ModelPackage, cells: LabelledSet) -> ReplaySet:
+    """Refuse, in one line, what cannot be taught; the package's replay set otherwise."""
+    card = parent.card
+    if card.scope != "cell":
+        raise InputError("teaching adapts cell models; this model classifies whole fields")
+    if parent.head is not None:
+        raise InputError("this package has a classical head: teach the CNN package it came from")
+    if len(cells.train_labels) < MIN_TRAIN_CELLS:
+        raise InputError(
+            f"only {len(cells.train_labels)} labelled training cells: label at least "
+            f"{MIN_TRAIN_CELLS} (10 per class is a good start)"
+        )
+    replay = load_replay(parent.path, card)
+    if replay is None:
+        raise InputError(
+            f"{parent.path} carries no sample of its training cells (replay.npz), so teaching "
+            "would make it forget: retrain it with micro-app train, or add one with "
+            "python -m micro_app.adapt.replay MODEL DATASET"
+        )
+    return replay
+
+
 def teach(
     parent: ModelPackage,
     cells: LabelledSet,
@@ -122,22 +144,7 @@ def teach(
     cfg = config or TeachConfig()
     card = parent.card
     say = progress or (lambda _text, _share: None)
-    if card.scope != "cell":
-        raise InputError("teaching adapts cell models; this model classifies whole fields")
-    if parent.head is not None:
-        raise InputError("this package has a classical head: teach the CNN package it came from")
-    if len(cells.train_labels) < MIN_TRAIN_CELLS:
-        raise InputError(
-            f"only {len(cells.train_labels)} labelled training cells: label at least "
-            f"{MIN_TRAIN_CELLS} (10 per class is a good start)"
-        )
-    replay = load_replay(parent.path, card)
-    if replay is None:
-        raise InputError(
-            f"{parent.path} carries no sample of its training cells (replay.npz), so teaching "
-            "would make it forget: retrain it with micro-app train, or add one with "
-            "python -m micro_app.adapt.replay MODEL DATASET"
-        )
+    replay = check_teachable(parent, cells)
     replay_train, replay_hold = split_replay(replay, cfg.replay_holdout_per_class, cfg.seed)
     threshold = card.unidentified_threshold if card.unidentified_threshold is not None else 0.5
     say("scoring the current model on the held-back cells", 0.02)
