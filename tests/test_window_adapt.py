@@ -37,6 +37,7 @@ def _window(qtbot, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def
         library_root=tmp_path / "library",
     )
     window.adapt.teach_config = TeachConfig(epochs=1)
+    assert window.adapt.store.root == tmp_path / "labelled"  # the (empty) store passed in
     qtbot.addWidget(window)
     window.show()
     controller.start("demo")

@@ -102,8 +102,9 @@ class MainWindow(QMainWindow):
         self.resize(1600, 1000)
         self.adapt = AdaptActions(
             self,
-            labelled or LabelledStore(LabelledStore.default_root()),
-            library_root or library_dir(),
+            # not ``labelled or ...``: an empty store is falsy (it has a length)
+            labelled if labelled is not None else LabelledStore(LabelledStore.default_root()),
+            library_root if library_root is not None else library_dir(),
         )
         self._build(sources)
         self._connect()
