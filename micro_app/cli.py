@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from micro_app import __version__
-from micro_app.adapt import commands as adapt_commands  # parsers only, no TensorFlow
+
+# parsers only: neither imports TensorFlow, OpenCV or Qt
+from micro_app.adapt import commands as adapt_commands
 from micro_app.training import commands as training_commands
 
 EPILOG = """\

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,23 +85,28 @@ def matched_cell(result: FrameResult, typed: TypedField) -> int | None:
     return max(hits, key=lambda i: result.cells[i].box.iou(typed.box)) if hits else None
 
 
-def typed_crops(engine: Engine, fields_: list[TypedField]) -> list[np.ndarray | None]:
-    """The typed cell of each field cut as the engine's model sees it (None: not located)."""
-    out: list[np.ndarray | None] = []
+def _matches(
+    engine: Engine, fields_: list[TypedField]
+) -> Iterator[tuple[TypedField, FrameResult, int | None]]:
+    """Each field with the engine's result on it and the index of its typed cell."""
     for f in fields_:
         result = engine.process(read_image_rgb(f.image))
-        i = matched_cell(result, f)
-        out.append(None if i is None or result.crops is None else result.crops[i])
-    return out
+        yield f, result, matched_cell(result, f)
+
+
+def typed_crops(engine: Engine, fields_: list[TypedField]) -> list[np.ndarray | None]:
+    """The typed cell of each field cut as the engine's model sees it (None: not located)."""
+    return [
+        None if i is None or r.crops is None else r.crops[i]
+        for _, r, i in _matches(engine, fields_)
+    ]
 
 
 def score_fields(engine: Engine, fields_: list[TypedField]) -> FieldScore:
     score = FieldScore()
-    for f in fields_:
-        result = engine.process(read_image_rgb(f.image))
+    for f, result, i in _matches(engine, fields_):
         score.n += 1
         score.type_counts[f.wbc_type] += 1
-        i = matched_cell(result, f)
         row = score.confusion.setdefault(f.wbc_type, Counter())
         if i is None:
             row["(not located)"] += 1
