@@ -21,6 +21,16 @@ from micro_app.core.models.card import CARD_FILE, ModelCard
 KINDS = ("calibration", "teach")
 
 
+@dataclass
+class NewVersion:
+    """What a calibration or teaching round wrote: the package, its version and the
+    record that went into its card (``extra["adaptation"]``)."""
+
+    package: Path
+    version: str
+    report: dict[str, Any]
+
+
 def library_dir() -> Path:
     from micro_app.core.settings import data_dir
 
@@ -97,15 +107,16 @@ def derived_card(
     if kind not in KINDS:
         raise ValueError(f"adaptation kind must be one of {KINDS}, got {kind!r}")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record = {"kind": kind, "date": now, "parent": parent_ref(parent_folder, parent), **adaptation}
-    history = [*parent.extra.get("lineage", []), parent_ref(parent_folder, parent)]
+    ref = parent_ref(parent_folder, parent)
+    record = {"kind": kind, "date": now, "parent": ref, **adaptation}
+    history = [*parent.extra.get("lineage", []), ref]
     extra = {k: v for k, v in parent.extra.items() if k not in ("adaptation", "lineage")}
     parent_metrics = parent.metrics.get("parent", {"name": parent.name, **parent.metrics})
     return replace(
         parent,
         version=version,
         created=now,
-        parent=parent_ref(parent_folder, parent),
+        parent=ref,
         weights={},
         metrics={"parent": parent_metrics},
         appearance=appearance if appearance is not None else parent.appearance,

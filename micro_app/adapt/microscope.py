@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,6 @@ ADVISED_CELLS = 150
 PACKAGE_FILES = (REPLAY_FILE, "split.json")  # carried from parent to child
 
 
-@dataclass
-class Calibration:
-    package: Path
-    version: str
-    report: dict[str, Any]
-
-
 def collect_cells(engine: Engine, images: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
     """The located cells of each image, cut as the engine's model sees them, and the
     number of images read."""
@@ -64,10 +56,9 @@ def check_enough(n_cells: int, n_images: int, min_cells: int = MIN_CELLS) -> Non
         )
 
 
-def appearance_for(crops: np.ndarray, seed: int = 0) -> AppearanceStats:
-    """Appearance statistics of this microscope's cells: fitted on two thirds, the
-    threshold from the other third (all of them when there are too few to split)."""
-    feats = features_batch(crops)
+def appearance_for(feats: np.ndarray, seed: int = 0) -> AppearanceStats:
+    """Appearance statistics of this microscope's cells (their ``features_batch``): fitted
+    on two thirds, the threshold from the other third (all when too few to split)."""
     if len(feats) < 30:
         return AppearanceStats.fit(feats)
     order = np.random.default_rng(seed).permutation(len(feats))
@@ -85,7 +76,7 @@ def calibrate(
     seed: int = 0,
     progress: Callable[[str, float], None] | None = None,
     min_cells: int = MIN_CELLS,
-) -> Calibration:
+) -> library.NewVersion:
     """Write a package derived from ``parent`` and calibrated to ``crops`` (uint8 cells
     at the model input, as ``collect_cells`` gives them). ``out``: the package folder;
     None puts it in the library as its next version."""
@@ -96,7 +87,8 @@ def calibrate(
     say = progress or (lambda _text, _share: None)
     say("reading the model", 0.05)
     work = load_package(parent.path)  # a fresh copy: the running model is never touched
-    before = _unlike_share(card.appearance, crops)
+    feats = features_batch(crops)
+    before = _unlike_share(card.appearance, feats)
     say(f"re-estimating normalisation on {len(crops)} cells", 0.15)
     layers = recalibrate_batchnorm(
         work.model,
@@ -104,7 +96,7 @@ def calibrate(
         seed=seed,
         progress=lambda k, n: say("re-estimating normalisation", 0.15 + 0.6 * k / n),
     )
-    stats = appearance_for(crops, seed)
+    stats = appearance_for(feats, seed)
     colour = StainReference.from_images(crops)
     adaptation = {
         "images": n_images,
@@ -139,7 +131,7 @@ def calibrate(
     log.info(
         "calibrated %s on %d cells of %d images -> %s", card.name, len(crops), n_images, target
     )
-    return Calibration(target, version, adaptation)
+    return library.NewVersion(target, version, adaptation)
 
 
 def save_derived(model: Any, card: Any, target: Path, parent_folder: Path) -> Path:
@@ -150,8 +142,9 @@ def save_derived(model: Any, card: Any, target: Path, parent_folder: Path) -> Pa
     return save_package(model, card, target, files=files)
 
 
-def _unlike_share(appearance: dict[str, Any] | None, crops: np.ndarray) -> float | None:
-    if appearance is None or not len(crops):
+def _unlike_share(appearance: dict[str, Any] | None, feats: np.ndarray) -> float | None:
+    """Share of cells (their appearance features) the ``appearance`` check flags."""
+    if appearance is None or not len(feats):
         return None
     stats = AppearanceStats.from_dict(appearance)
-    return round(float(np.mean(stats.scores(features_batch(crops)) > stats.threshold)), 4)
+    return round(float(np.mean(stats.scores(feats) > stats.threshold)), 4)

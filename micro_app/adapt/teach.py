@@ -59,13 +59,6 @@ class TeachConfig:
             raise SettingsError(f"batch size must be a positive integer, got {self.batch_size!r}")
 
 
-@dataclass
-class Teaching:
-    package: Path
-    version: str
-    report: dict[str, Any]
-
-
 def score_cells(
     clf: Classifier, images: np.ndarray, labels: np.ndarray, threshold: float
 ) -> dict[str, Any]:
@@ -137,7 +130,7 @@ def teach(
     progress: Callable[[str, float], None] | None = None,
     cancel: threading.Event | None = None,
     before_package: ModelPackage | None = None,
-) -> Teaching:
+) -> library.NewVersion:
     """Fine-tune ``parent`` on ``cells`` (its training side), score parent and child on the
     held-back side, and write the child as a new package (``out``, or the library's next
     version). ``before_package``: the model to report as "before" (default: ``parent``)."""
@@ -185,7 +178,7 @@ def teach(
     say("writing the package", 0.97)
     save_derived(model, new_card, target, parent.path)
     say("done", 1.0)
-    return Teaching(target, version, adaptation)
+    return library.NewVersion(target, version, adaptation)
 
 
 def _fit(

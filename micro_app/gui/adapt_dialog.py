@@ -10,19 +10,20 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QProgressBar, QPushButton, QTextBrowser, QWidget
 
+from micro_app.adapt.library import NewVersion
 from micro_app.gui.background import BackgroundTask
 
 
 class AdaptDialog(QDialog):
     """Subclasses build their layout with ``self.progress``, ``self.report``,
     ``self.use_button`` and ``self.discard_button``, and keep buttons right in
-    ``_update``. ``outcome`` is the job's result: it has ``package`` and ``version``."""
+    ``_update``. ``outcome`` is the job's result, an ``adapt.library.NewVersion``."""
 
     use_model = Signal(str)  # folder of the package to switch to
 
     def __init__(self, use_text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.outcome: Any = None
+        self.outcome: NewVersion | None = None
         self.busy = False  # a job runs; set here, not read off the thread, which outlives
         # its last signal by a moment
         self.task = BackgroundTask(self)
@@ -58,12 +59,12 @@ class AdaptDialog(QDialog):
         self.progress.setValue(round(share * 100))
         self.progress.setFormat(f"{text} (%p%)")
 
-    def _finished(self, result: Any) -> None:
+    def _finished(self, result: NewVersion) -> None:
         self.outcome = result
         self.report.setHtml(self.describe(result))
         self._update()
 
-    def describe(self, result: Any) -> str:
+    def describe(self, result: NewVersion) -> str:
         raise NotImplementedError
 
     def _failed(self, message: str) -> None:

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from micro_app.adapt.microscope import ADVISED_CELLS, MIN_CELLS, Calibration, calibrate
+from micro_app.adapt.library import NewVersion
+from micro_app.adapt.microscope import ADVISED_CELLS, MIN_CELLS, calibrate
 from micro_app.core.engine import Engine
 from micro_app.core.frame import Frame
 from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
@@ -199,7 +200,7 @@ class CalibrateScopeDialog(AdaptDialog):
 
         return self.run(job, "calibration")
 
-    def describe(self, result: Calibration) -> str:
+    def describe(self, result: NewVersion) -> str:
         r = result.report
         moved = max((x["mean_shift_sd"] for x in r["batchnorm_layers"]), default=0.0)
         before = r["unlike_share_before"]

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from micro_app.adapt.labelled import LabelledStore
-from micro_app.adapt.teach import TeachConfig, Teaching, teach
+from micro_app.adapt.library import NewVersion
+from micro_app.adapt.teach import TeachConfig, teach
 from micro_app.core.errors import InputError
 from micro_app.core.models.package import ModelPackage
 from micro_app.core.slide import SlideSession
@@ -235,7 +236,7 @@ class TeachDialog(AdaptDialog):
         )
         return self.run(job, "teaching")
 
-    def describe(self, result: Teaching) -> str:
+    def describe(self, result: NewVersion) -> str:
         return describe_teaching(result)
 
     def _cancelled(self) -> None:
@@ -250,7 +251,7 @@ class TeachDialog(AdaptDialog):
         super()._update()
 
 
-def describe_teaching(result: Teaching) -> str:
+def describe_teaching(result: NewVersion) -> str:
     """The before/after numbers, as the user reads them before choosing."""
     r = result.report
     b, a = r["before"], r["after"]
