@@ -258,3 +258,38 @@ def test_bad_augmentation_option_is_one_clear_line(
     assert main([*argv, "--augment-option", "zoom=5"]) == 2
     assert "zoom must be 0..0.9" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_another_labs_cells_train_but_are_never_scored(
+    pbc_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--extra-train``: another lab's class folders join the training split only, with the
+    simulated camera; the card says so, and they are in no validation or test split."""
+    extra = tmp_path / "other_lab"
+    rng = np.random.default_rng(0)
+    for label in ("neutrophil", "platelet"):
+        (extra / label).mkdir(parents=True)
+        for i in range(3):
+            img = (rng.random((96, 96, 3)) * 255).astype(np.uint8)
+            cv2.imwrite(str(extra / label / f"{label}{i}.png"), img)
+    out = tmp_path / "pkg"
+    argv = ["train", str(pbc_dir), "--arch", "live_cnn", "--out", str(out), "--quiet"]
+    argv += ["--classes", "neutrophil,platelet", "--max-per-class", "10", "--input-size", "48"]
+    argv += ["--epochs", "1", "--camera-augment", "--extra-train", str(extra)]
+    argv += ["--extra-train-repeat", "3"]
+    assert main(argv) == 0
+    card = json.loads((out / "card.json").read_text())
+    also = card["training_data"]["also_trained_on"]
+    assert also["images"] == 6 and also["repeat"] == 3 and also["classes"]["platelet"] == 3
+    assert card["extra"]["training"]["augmentation"]["jpeg_min_quality"] == 35
+    split = json.loads((out / "split.json").read_text())
+    assert not any(
+        "other_lab" in e["path"] or e["path"].startswith("neutrophil/neutrophil")
+        for e in split["images"]
+    )
+    # a class the dataset does not have is refused before anything is written
+    (extra / "blast").mkdir()
+    cv2.imwrite(str(extra / "blast" / "b.png"), img)
+    assert main([*argv[:5], str(tmp_path / "never"), *argv[6:]]) == 2
+    assert "has classes ['blast']" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

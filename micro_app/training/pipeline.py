@@ -2,7 +2,9 @@
 
 Images stay uint8 in memory; each batch is gathered by index, augmented (training split
 only) and then prepared with the app's own ``prepare_batch`` (the card's median,
-sharpening, HSV and normalisation), so training sees exactly what inference sees.
+sharpening, HSV and normalisation), so training sees exactly what inference sees. With the
+simulated stain and camera (``Augment.camera``), a batch is gathered from ``sources``, the
+same crops at a higher resolution, and ``camera_batch`` brings it to the model input.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.classifier import prepare_batch
 from micro_app.training.augment import Augment, augment_batch
+from micro_app.training.camera_augment import camera_batch
 
 log = logging.getLogger("micro_app")
 
@@ -57,15 +60,26 @@ def make_dataset(
     shuffle: bool = False,
     seed: int = 0,
     binary: bool = False,
+    sources: np.ndarray | None = None,
 ) -> Any:
+    """``sources``: the same images at a higher resolution, for the simulated camera."""
     import tensorflow as tf
 
     n = len(images)
     h, w = images.shape[1:3]
     y_all = labels.astype(np.float32 if binary else np.int32)
     y_dtype = tf.float32 if binary else tf.int32
+    camera = augment.camera_params() if augment is not None else None
+    if camera is not None and not camera.enabled:
+        camera = None
+    if camera is not None and sources is None:
+        sources = images
+    rng = np.random.default_rng(seed)
 
     def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if camera is not None and sources is not None:
+            batch_seed = int(rng.integers(0, 2**63 - 1))
+            return camera_batch(sources[idx], camera, batch_seed, (h, w)), y_all[idx]
         return images[idx], y_all[idx]
 
     def prep(batch: np.ndarray) -> np.ndarray:
@@ -77,7 +91,7 @@ def make_dataset(
     ds = ds.batch(batch_size)
 
     def load(idx: Any) -> tuple[Any, Any]:
-        x, y = tf.numpy_function(gather, [idx], [tf.uint8, y_dtype], stateful=False)
+        x, y = tf.numpy_function(gather, [idx], [tf.uint8, y_dtype], stateful=camera is not None)
         return tf.ensure_shape(x, [None, h, w, 3]), tf.ensure_shape(y, [None])
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)

@@ -88,20 +88,24 @@ def check_no_weights(arch: str, weights: object) -> None:
         )
 
 
-def resolve_weights(arch: str, weights: object, cache_file: str) -> Path | None:
+def resolve_weights(
+    arch: str, weights: object, cache_file: str, hint: str | None = None
+) -> Path | None:
     """``None`` -> ``None``; ``"imagenet"`` -> the cached file; a path -> that file.
 
     Raises a one-line error when the ImageNet file is not in the local cache: it is never
-    downloaded.
+    downloaded. ``hint``: how to put it there, when the default advice does not apply.
     """
     if weights is None:
         return None
     if weights == "imagenet":
         path = keras_cache_dir() / cache_file
         if not path.is_file():
+            advice = hint or (
+                f"copy {cache_file} there from a machine that has it, or train with weights=None"
+            )
             raise ArchitectureError(
-                f"{arch}: ImageNet weights are not in the local Keras cache ({path}); copy "
-                f"{cache_file} there from a machine that has it, or train with weights=None"
+                f"{arch}: ImageNet weights are not in the local Keras cache ({path}); {advice}"
             )
         return path
     if isinstance(weights, (str, Path)) and Path(weights).is_file():
