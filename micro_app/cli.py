@@ -270,4 +270,6 @@ def cmd_live(args: argparse.Namespace) -> int:
         out=args.out,
         snapshot_every=args.snapshot_every,
         settings=settings.to_dict(),
+        target=settings.differential_target,
+        watch=settings.watch,
     )

@@ -85,11 +85,90 @@ def no_leaks() -> Iterator[None]:
     assert not left, f"threads left running: {left}"
 
 
+@pytest.fixture(autouse=True)
+def _no_leaks_with_qtbot(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that uses ``qtbot`` fails if it leaves a thread or a started QTimer
+    running (napari's conftest: dangling_qthreads, dangling_qtimers)."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    from PySide6.QtCore import QTimer
+
+    qtbot = request.getfixturevalue("qtbot")  # set up first, so torn down after this
+    started: list[Any] = []
+    original = QTimer.start
+
+    def start(self: Any, *args: Any) -> None:
+        started.append(self)
+        original(self, *args)
+
+    before = set(threading.enumerate())
+    QTimer.start = start  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        QTimer.start = original  # type: ignore[method-assign]
+    qtbot.wait(50)  # let closed widgets finish their events
+    left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not left, f"threads left running: {left}"
+    active = []
+    for timer in started:
+        try:
+            if timer.isActive():
+                active.append(timer.objectName() or repr(timer.parent()))
+        except RuntimeError:  # its C++ object was deleted with its parent: stopped
+            continue
+    assert not active, f"timers left running: {active}"
+
+
+def make_window(  # type: ignore[no-untyped-def]
+    qtbot,
+    tmp_path: Path,
+    spec: str = "demo",
+    model: Path | None = None,
+    rate: float | None = None,
+    **window_kw: Any,
+):
+    """The window on a ``LiveSession`` built as the app builds it, shown and started."""
+    from micro_app.core.engine import Engine, EngineParams
+    from micro_app.core.session import FolderSink, LiveSession, SlideCounter
+    from micro_app.core.settings import AppSettings
+    from micro_app.core.sources import open_source
+    from micro_app.gui.main_window import MainWindow
+    from micro_app.gui.qt_session import QtSession
+    from micro_app.gui.settings_actions import LIVE_RATE
+
+    engine = Engine(None, params=EngineParams(), smooth_scale=True)
+    sink = FolderSink(tmp_path / "snaps")
+    session = LiveSession(
+        open_source(spec, rate=rate or LIVE_RATE, loop=True), engine, SlideCounter(), [sink]
+    )
+    qt = QtSession(session)
+    window = MainWindow(
+        AppSettings(source=spec),
+        qt,
+        sources=[("Demo", "demo")],
+        snapshot_dir=tmp_path / "snaps",
+        settings_dir=tmp_path / "cfg",
+        **window_kw,
+    )
+    sink.settings = lambda: window.settings.to_dict()
+    qtbot.addWidget(window)
+    window.show()
+    qt.start()
+    if model is not None:
+        window.load_model(str(model))
+        qtbot.waitUntil(lambda: session.engine.classifier is not None, timeout=30000)
+    return window
+
+
 def close_window(window: Any) -> None:
-    """Close a main window and check that its timers and pipeline stopped."""
+    """Close a main window and check that its timers and its session stopped."""
     from PySide6.QtWidgets import QApplication
+
+    from micro_app.core.session import SessionState
 
     window.close()
     QApplication.processEvents()
-    assert not window.controller._timer.isActive() and not window._status_timer.isActive()
-    assert window.controller.pipeline is None
+    assert not window.qt.polling and not window._status_timer.isActive()
+    assert window.session.state is SessionState.ENDED

@@ -12,9 +12,9 @@ import pytest
 
 from micro_app.adapt import library
 from micro_app.adapt.labelled import LabelledStore, read_labels, split_for
-from micro_app.adapt.replay import REPLAY_FILE, ReplaySet, load_replay, replay_entry, sample
 from micro_app.core.errors import InputError, ModelPackageError
 from micro_app.core.models.card import ModelCard
+from micro_app.core.models.replay import REPLAY_FILE, ReplaySet, load_replay, replay_entry, sample
 
 CLASSES = ("red_cell", "green_cell", "blue_cell")
 

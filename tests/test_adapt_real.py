@@ -13,7 +13,6 @@ import pytest
 
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.microscope import calibrate, collect_cells
-from micro_app.adapt.replay import load_replay
 from micro_app.adapt.teach import TeachConfig, teach
 from micro_app.core.appearance import AppearanceStats, features_batch
 from micro_app.core.engine import Engine
@@ -21,6 +20,7 @@ from micro_app.core.errors import InputError
 from micro_app.core.field_eval import load_typed_fields, typed_crops
 from micro_app.core.imageio import list_images, read_image_rgb
 from micro_app.core.models import ModelPackage, default_model_dir, load_package
+from micro_app.core.models.replay import load_replay
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

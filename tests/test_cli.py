@@ -162,6 +162,13 @@ def test_live_pipeline_runs_and_snapshots(tiny_package: Path, tmp_path: Path) ->
     )
     assert rc == 0
     assert any("inference" in line and "fps" in line for line in lines)
+    # the slide's differential at the end: every class of the model, counted or not
+    at = next(i for i, line in enumerate(lines) if line.startswith("differential:"))
+    assert [line.split()[0] for line in lines[at + 1 : at + 4]] == [
+        "red_cell",
+        "green_cell",
+        "blue_cell",
+    ]
     sidecars = sorted((tmp_path / "snaps").glob("*.json"))
     assert sidecars
     doc = json.loads(sidecars[0].read_text())

@@ -209,7 +209,10 @@ def test_slide_counts_cells_unlike_training_and_warns(tiny_package: Path) -> Non
             )
             for k in range(3)
         )
-        session.add_result(FrameResult(seq, float(seq), (200, 400), cells, 0.1, "estimated", 1.0))
+        model = {"name": "m", "version": "1", "classes": ["neutrophil", "lymphocyte"]}
+        session.add_result(
+            FrameResult(seq, float(seq), (200, 400), cells, 0.1, "estimated", 1.0, model=model)
+        )
     st = session.status()
     assert st.total == 3
     assert any("unlike the model's training images" in w for w in st.warnings)

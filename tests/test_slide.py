@@ -19,6 +19,8 @@ from micro_app.core.results import UNIDENTIFIED, CellResult, FrameResult
 from micro_app.core.slide import SlideSession
 from micro_app.core.tracking import CellTracker
 
+MODEL = {"name": "test", "version": "1", "classes": ["lymphocyte", "neutrophil", "blast"]}
+
 
 def cell(x: int, y: int, label: str = "lymphocyte", p: float = 0.9, size: int = 60) -> CellResult:
     other = "neutrophil" if label != "neutrophil" else "lymphocyte"
@@ -40,6 +42,7 @@ def frame(seq: int, *cells: CellResult) -> FrameResult:
         um_per_px=0.12,
         scale_source="estimated",
         latency_ms=5.0,
+        model=MODEL,
     )
 
 
@@ -124,3 +127,46 @@ def test_calibration_from_a_stage_micrometer_line() -> None:
         um_per_px_from_line((0, 0), (400, 0), 0)
     with pytest.raises(SettingsError, match="longer"):
         um_per_px_from_line((0, 0), (3, 4), 10)
+
+
+def test_cells_are_counted_only_once_the_model_has_classified_them() -> None:
+    session = SlideSession(target=100)
+    unclassified = CellResult(
+        Box(100, 100, 160, 160), Box(120, 120, 140, 140), "unclassified", 0.0, {}
+    )
+    for seq in range(6):  # the model is still loading: cells are located, not classified
+        r = frame(seq, unclassified)
+        session.add_result(FrameResult(**{**r.__dict__, "model": None}))
+    assert session.status().total == 0
+    for seq in range(6, 12):
+        session.add_result(frame(seq, cell(100, 100)))
+    assert session.status().counts == {"lymphocyte": 1}
+
+
+def test_a_looping_source_counts_each_slide_position_once() -> None:
+    """A folder replayed three times: each of its two fields has one cell; two cells."""
+    from micro_app.core.frame import SlidePosition
+
+    session = SlideSession(target=100)
+    seq = 0
+    for _ in range(3):  # three passes over the folder
+        for key, x in (("a.jpg", 100), ("b.jpg", 300)):
+            for _ in range(15):  # shown long enough to be tracked and counted, then gone
+                session.add_result(frame(seq, cell(x, 100)), position=SlidePosition(key))
+                seq += 1
+    assert session.status().total == 2
+    # a folder of still fields replayed at full speed: each shown one frame per pass
+    still = SlideSession(target=100)
+    for seq in range(30):
+        key, x = (("a.jpg", 100), ("b.jpg", 300), ("c.jpg", 500))[seq % 3]
+        ids = still.add_result(frame(seq, cell(x, 100)), position=SlidePosition(key, still=True))
+        assert ids == [[1, 2, 3][seq % 3]]  # the same cell gets the same id every pass
+    assert still.status().total == 3
+    # the demo stage wraps around: a cell seen again after a full turn is the same cell
+    demo = SlideSession(target=100)
+    wrap = (1000, 800)
+    for turn in range(2):
+        for k in range(12):
+            pos = SlidePosition("demo", 900.0 + 20 * k + 1000 * turn, 0.0, wrap)
+            demo.add_result(frame(100 * turn + k, cell(300 - 20 * k, 100)), position=pos)
+    assert demo.status().total == 1

@@ -68,7 +68,7 @@ def test_train_writes_a_package_the_app_loads(trained: Path) -> None:
     assert 0 <= cal["validation_ece_after"] <= 1 and 0 <= cal["validation_ece_before"] <= 1
     assert card.appearance is not None and card.appearance["n_images"] == 144
     # a sample of the training split travels with the package, for teaching it later
-    from micro_app.adapt.replay import load_replay
+    from micro_app.core.models.replay import load_replay
 
     replay = load_replay(trained, card)
     assert replay is not None and replay.images.shape[1:] == (64, 64, 3)

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 from conftest import close_window as close
+from conftest import make_window
 from PySide6.QtWidgets import QApplication
 
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import list_versions
 from micro_app.adapt.teach import TeachConfig
-from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.imageio import list_images, read_image_rgb
 from micro_app.core.models import default_model_dir
-from micro_app.core.settings import AppSettings
 from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
-from micro_app.gui.controller import LiveController
 from micro_app.gui.main_window import MainWindow
 from micro_app.gui.teach_dialog import TeachDialog
 from micro_app.gui.versions_dialog import VersionsDialog
@@ -26,37 +24,28 @@ pytestmark = pytest.mark.slow
 
 
 def _window(qtbot, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
-    controller = LiveController(Engine(None, params=EngineParams(), smooth_scale=True))
-    window = MainWindow(
-        AppSettings(source="demo"),
-        controller,
-        sources=[("Demo", "demo")],
-        snapshot_dir=tmp_path / "snaps",
-        settings_dir=tmp_path / "cfg",
+    folder = default_model_dir()
+    assert folder is not None
+    window = make_window(
+        qtbot,
+        tmp_path,
+        "demo",
+        folder,
         labelled=LabelledStore(tmp_path / "labelled"),
         library_root=tmp_path / "library",
     )
     window.adapt.teach_config = TeachConfig(epochs=1)
     assert window.adapt.store.root == tmp_path / "labelled"  # the (empty) store passed in
-    qtbot.addWidget(window)
-    window.show()
-    controller.start("demo")
-    folder = default_model_dir()
-    assert folder is not None
-    window.load_model(str(folder))
-    qtbot.waitUntil(lambda: controller.engine.classifier is not None, timeout=30000)
     return window
 
 
 def _version(window: MainWindow) -> str:
-    clf = window.controller.engine.classifier
+    clf = window.session.engine.classifier
     return clf.card.version if clf else ""
 
 
 @pytest.mark.realdata
-def test_calibrate_in_the_window_then_use_it(
-    qtbot, tmp_path: Path, bccd_dir: Path, no_leaks: None
-) -> None:  # type: ignore[no-untyped-def]
+def test_calibrate_in_the_window_then_use_it(qtbot, tmp_path: Path, bccd_dir: Path) -> None:  # type: ignore[no-untyped-def]
     window = _window(qtbot, tmp_path)
     qtbot.waitUntil(lambda: window.current is not None, timeout=20000)
     dialog = window.adapt.calibrate()
@@ -82,17 +71,18 @@ def test_calibrate_in_the_window_then_use_it(
     assert dialog.use_button.isEnabled()
     dialog.use_button.click()
     qtbot.waitUntil(lambda: _version(window).endswith("-adapt1"), timeout=30000)
-    card = window.controller.engine.classifier.card  # type: ignore[union-attr]
+    card = window.session.engine.classifier.card  # type: ignore[union-attr]
     assert card.extra["adaptation"]["kind"] == "calibration"
-    assert window.settings.model_dir and "adapt1" in window.settings.model_dir
+    # the window hears "model ready" by a queued signal, then remembers the model
+    qtbot.waitUntil(lambda: "adapt1" in (window.settings.model_dir or ""), timeout=10000)
     close(window)
 
 
-def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path, no_leaks: None) -> None:  # type: ignore[no-untyped-def]
+def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     window = _window(qtbot, tmp_path)
 
     def classified() -> list[int]:  # counted after the model loaded: they carry a crop
-        return [c.cell_id for c in window.session.cells.values() if c.crop is not None]
+        return [c.cell_id for c in window.session.counter.cells() if c.crop is not None]
 
     qtbot.waitUntil(lambda: len(classified()) >= 3, timeout=30000)
     shipped = _version(window)
@@ -100,8 +90,8 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path, no_leaks: N
     store = window.adapt.store
     assert len(store) == 0, [c.key for c in store.cells()]
     tid = classified()[0]
-    window._selected_track = tid
-    window.correct_selected("lymphocyte")
+    window.review.selected_id = tid
+    window.review.correct("lymphocyte")
     assert len(store) == 1, [c.key for c in store.cells()]
     kept = store.cells()[0]
     assert kept.label == "lymphocyte" and kept.key.endswith(f"#{tid}")

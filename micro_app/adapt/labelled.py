@@ -94,7 +94,7 @@ class LabelledStore:
 
     @staticmethod
     def default_root() -> Path:
-        from micro_app.core.settings import data_dir
+        from micro_app.core.paths import data_dir
 
         return data_dir() / "labelled_cells"
 

@@ -32,7 +32,7 @@ class NewVersion:
 
 
 def library_dir() -> Path:
-    from micro_app.core.settings import data_dir
+    from micro_app.core.paths import data_dir
 
     return data_dir() / "models"
 

@@ -23,12 +23,12 @@ import numpy as np
 
 from micro_app.adapt import library
 from micro_app.adapt.batchnorm import recalibrate_batchnorm
-from micro_app.adapt.replay import REPLAY_FILE
 from micro_app.core.appearance import AppearanceStats, features_batch
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError
 from micro_app.core.models.classifier import prepare_batch
 from micro_app.core.models.package import ModelPackage, load_package, save_package
+from micro_app.core.models.replay import REPLAY_FILE
 from micro_app.core.stain import StainReference
 
 log = logging.getLogger("micro_app")

@@ -5,7 +5,7 @@ except the batch-normalisation layers, which stay frozen with the parent's stati
 (calibrated to this microscope when the parent was calibrated; batches of a few dozen
 cells would make new statistics noisy). Each epoch mixes the lab's training cells,
 repeated so that they make about half of it, with the package's replay sample of its
-original training cells (``adapt.replay``), under the same augmentation as training.
+original training cells (``core.models.replay``), under the same augmentation as training.
 
 Before anything replaces the model, the parent and the new model are scored on the
 lab's *held-back* cells (never trained on) and on held-back replay cells (does it still
@@ -28,10 +28,10 @@ import numpy as np
 from micro_app.adapt import library
 from micro_app.adapt.labelled import LabelledSet
 from micro_app.adapt.microscope import save_derived
-from micro_app.adapt.replay import ReplaySet, load_replay, pick
 from micro_app.core.errors import InputError, SettingsError
 from micro_app.core.models.classifier import Classifier
 from micro_app.core.models.package import ModelPackage, load_package
+from micro_app.core.models.replay import ReplaySet, load_replay, pick
 from micro_app.core.results import UNIDENTIFIED
 
 log = logging.getLogger("micro_app")
@@ -115,7 +115,7 @@ def check_teachable(parent: ModelPackage, cells: LabelledSet) -> ReplaySet:
         raise InputError(
             f"{parent.path} carries no sample of its training cells (replay.npz), so teaching "
             "would make it forget: retrain it with micro-app train, or add one with "
-            "python -m micro_app.adapt.replay MODEL DATASET"
+            "python -m micro_app.training.replay_tool MODEL DATASET"
         )
     return replay
 

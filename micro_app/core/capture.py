@@ -50,13 +50,22 @@ class CaptureThread(threading.Thread):
         *,
         close_mailbox_on_exit: bool = False,
         fps_window: int = 30,
+        on_opened: Callable[[], None] | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+        on_finished: Callable[[EndReason], None] | None = None,
     ) -> None:
+        """``on_opened``, ``on_frame`` and ``on_finished`` are called on the capture thread:
+        after the source opened, after each frame went into the mailbox, and last of all
+        with the reason the thread ended."""
         super().__init__(name=f"capture:{source.name}", daemon=False)
         if fps_window < 2:
             raise ValueError(f"fps_window must be at least 2 frames, got {fps_window!r}")
         self.source = source
         self.mailbox = mailbox
         self._on_error = on_error
+        self._on_opened = on_opened
+        self._on_frame = on_frame
+        self._on_finished = on_finished
         self._close_mailbox = close_mailbox_on_exit
         self._stop_flag = threading.Event()
         self._lock = threading.Lock()
@@ -128,6 +137,7 @@ class CaptureThread(threading.Thread):
                 self.source.open()
                 self._refresh_snapshots()
                 self.opened.set()
+                self._call(self._on_opened)
                 reason = self._loop()
         except Exception as exc:  # every worker error goes to the one handler
             reason = EndReason.ERROR
@@ -140,6 +150,7 @@ class CaptureThread(threading.Thread):
                 self.mailbox.close()
             log.info("capture from %s ended: %s", self.source.name, reason.value)
             self.finished.set()
+            self._call(self._on_finished, reason)
 
     def _loop(self) -> EndReason:
         while not self._stop_flag.is_set():
@@ -151,6 +162,7 @@ class CaptureThread(threading.Thread):
             self.frames += 1
             with self._lock:
                 self._stamps.append(time.monotonic())
+            self._call(self._on_frame, frame)
         return EndReason.STOPPED
 
     def _apply_pending(self) -> None:
@@ -193,6 +205,14 @@ class CaptureThread(threading.Thread):
         trace = None if isinstance(exc, SourceError) else exc
         log.error("capture from %s failed: %s", self.source.name, exc, exc_info=trace)
         self._report(exc)
+
+    def _call(self, callback: Callable[..., None] | None, *args: Any) -> None:
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("a callback of the capture thread raised")
 
     def _report(self, exc: Exception) -> None:
         if self._on_error is None:

@@ -89,13 +89,18 @@ class Engine:
         preprocess: PreprocessParams | None = None,
         locate: LocateParams | None = None,
         params: EngineParams | None = None,
+        fresh_scale: bool = False,
     ) -> Engine:
-        """A copy with other parameters that shares the loaded model (no reload, no retrace)."""
+        """A copy with other parameters that shares the loaded model (no reload, no retrace).
+        ``fresh_scale``: the copy estimates each image's scale on its own, leaving this
+        engine's running median alone (fields from another microscope, a folder)."""
         new = copy.copy(self)
         new.preprocess = preprocess or self.preprocess
         new.locate = locate or self.locate
         new.params = params or self.params
-        if self._scales is not None:
+        if fresh_scale:
+            new._scales = None
+        elif self._scales is not None:
             keep = new.params.um_per_px == self.params.um_per_px
             new._scales = deque(self._scales if keep else (), maxlen=self._scales.maxlen)
         return new

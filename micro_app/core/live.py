@@ -1,65 +1,40 @@
-"""The live pipeline without a window: capture thread -> mailbox -> inference thread.
-
-Prints a status line every second; writes snapshots on a timer when asked. The window
-(``micro_app.gui``) connects to the same pieces.
-"""
+"""``micro-app live``: a live session in the terminal. One status line per second, each
+worker error once per occurrence, snapshots on a timer when asked, and the slide's
+differential count at the end (the same ``LiveSession`` the window runs on)."""
 
 from __future__ import annotations
 
-import threading
+import queue
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from micro_app.core.capture import CaptureThread
-from micro_app.core.engine import Engine, InferenceThread
-from micro_app.core.export import write_snapshot
-from micro_app.core.frame import Frame
-from micro_app.core.mailbox import Mailbox
-from micro_app.core.overlay import draw_overlay
-from micro_app.core.results import FrameResult
+from micro_app.core.engine import Engine
+from micro_app.core.session import (
+    ErrorEvent,
+    FolderSink,
+    LiveSession,
+    SessionState,
+    SlideCounter,
+)
+from micro_app.core.slide import CountStatus
 from micro_app.core.sources import open_source
 
+Print = Callable[[str], Any]
 
-class LivePipeline:
-    """Owns the two worker threads and the two mailboxes; ``stop()`` joins both."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        source_spec: str,
-        rate: float | None = None,
-        on_error: Callable[[Exception], None] | None = None,
-    ) -> None:
-        self.source = open_source(source_spec, rate=rate, loop=True)
-        self.frames: Mailbox[Frame] = Mailbox()
-        self.results: Mailbox[tuple[Frame, FrameResult]] = Mailbox()
-        self.errors: list[Exception] = []
-        self._errors_lock = threading.Lock()
-        self._on_error = on_error
-        self.capture = CaptureThread(self.source, self.frames, on_error=self._error)
-        self.inference = InferenceThread(engine, self.frames, self.results, on_error=self._error)
-
-    def _error(self, exc: Exception) -> None:
-        with self._errors_lock:
-            self.errors.append(exc)
-        if self._on_error is not None:
-            self._on_error(exc)
-
-    def start(self) -> None:
-        self.capture.start()
-        self.inference.start()
-
-    def stop(self) -> None:
-        self.capture.stop()
-        self.frames.close()
-        self.inference.stop()
-
-    def latest_pair(self) -> tuple[Frame, FrameResult] | None:
-        """The newest result and the frame it was computed on."""
-        got = self.results.latest()
-        return got[1] if got else None
+def differential_lines(status: CountStatus, classes: tuple[str, ...] = ()) -> list[str]:
+    """The differential as a small table: every model class (0 when none was counted),
+    then any other label (unidentified, corrections), then the warnings."""
+    rows = list(classes) + sorted(k for k in status.counts if k not in classes)
+    lines = [f"differential: {status.total} cells counted (target {status.target})"]
+    for label in rows:
+        n = status.counts.get(label, 0)
+        pct = status.percentages.get(label, 0.0)
+        lines.append(f"  {label:<16}{n:>5}  {pct:5.1f} %")
+    lines += [f"  warning: {w}" for w in status.warnings]
+    return lines
 
 
 def run_live(
@@ -70,50 +45,47 @@ def run_live(
     out: Path | None = None,
     snapshot_every: float | None = None,
     settings: dict[str, Any] | None = None,
-    print_fn: Any = print,
+    target: int = 100,
+    watch: dict[str, float] | None = None,
+    print_fn: Print = print,
 ) -> int:
     rate = None if source_spec.startswith("camera") else 15.0
-    pipe = LivePipeline(engine, source_spec, rate=rate)
     if snapshot_every and out is None:
         out = Path("snapshots")
-    pipe.start()
+    session = LiveSession(
+        open_source(source_spec, rate=rate, loop=True),
+        engine,
+        SlideCounter(target, engine.threshold, watch),
+        [FolderSink(out, settings)] if out is not None else [],
+    )
+    errors: queue.Queue[ErrorEvent] = queue.Queue()
+    session.events.error.connect(errors.put)
+    session.start()
     t0 = time.monotonic()
     next_snap = t0 + snapshot_every if snapshot_every else None
-    reported = 0
+    failed = False
     try:
         while seconds is None or time.monotonic() - t0 < seconds:
-            time.sleep(1.0)
-            with pipe._errors_lock:
-                new_errors = pipe.errors[reported:]
-                reported = len(pipe.errors)
-            for exc in new_errors:
-                print_fn(f"micro-app: {exc}")
-            if not pipe.capture.is_alive() and pipe.frames.latest() is None:
-                break
-            pair = pipe.latest_pair()
-            res = pair[1] if pair else None
-            print_fn(
-                f"{pipe.source.name}: camera {pipe.capture.fps:5.1f} fps, inference "
-                f"{pipe.inference.fps:5.1f} fps, latency {res.latency_ms if res else 0:6.1f} ms, "
-                f"dropped {pipe.frames.dropped}, {engine.device}, "
-                f"cells {res.counts() if res else {}}"
-            )
-            if next_snap is not None and out is not None and time.monotonic() >= next_snap:
-                pair = pipe.latest_pair()
-                if pair:
-                    frame, result = pair
-                    paths = write_snapshot(
-                        out,
-                        frame.image,
-                        result,
-                        draw_overlay(frame.image, result),
-                        source=pipe.source.describe(),
-                        settings=settings,
-                    )
+            left = None if seconds is None else seconds - (time.monotonic() - t0)
+            time.sleep(1.0 if left is None else max(0.05, min(1.0, left)))
+            while not errors.empty():
+                e = errors.get()
+                failed = True
+                again = f" ({e.count}x)" if e.count > 1 else ""
+                print_fn(f"micro-app: {e.source}: {e.message}{again}")
+            st = session.status()
+            count = session.counter.status()
+            print_fn(f"{st.line()} | counted {count.total}")
+            if next_snap is not None and time.monotonic() >= next_snap:
+                paths = session.snapshot()
+                if paths is not None:
                     print_fn(f"snapshot: {paths.sidecar}")
                 next_snap += snapshot_every or 0
-            if not pipe.capture.is_alive():
+            if st.state in (SessionState.ENDED, SessionState.FAILED):
                 break
     finally:
-        pipe.stop()
-    return 1 if pipe.errors else 0
+        session.stop()
+    clf = session.engine.classifier
+    for line in differential_lines(session.counter.status(), clf.classes if clf else ()):
+        print_fn(line)
+    return 1 if failed else 0

@@ -7,6 +7,8 @@ import logging
 import logging.handlers
 from pathlib import Path
 
+from micro_app.core.paths import log_dir
+
 FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"
 
 
@@ -21,8 +23,6 @@ def setup_logging(
     logger.propagate = False
     path: Path | None = None
     try:
-        from micro_app.core.settings import log_dir
-
         folder = log_folder or log_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "micro_app.log"

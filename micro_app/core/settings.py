@@ -18,40 +18,13 @@ from micro_app.core.atomic import atomic_write_json
 from micro_app.core.engine import EngineParams
 from micro_app.core.errors import SettingsError
 from micro_app.core.locate import LocateParams
+from micro_app.core.paths import config_dir, data_dir, log_dir  # noqa: F401 (re-exported)
 from micro_app.core.preprocess import PreprocessParams
 from micro_app.core.slide import DEFAULT_WATCH
 from micro_app.core.typed import known_keys_only
 
 log = logging.getLogger("micro_app")
 SETTINGS_FILE = "settings.json"
-
-
-def config_dir() -> Path:
-    env = os.environ.get("MICRO_APP_CONFIG_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("micro_app", appauthor=False))
-
-
-def log_dir() -> Path:
-    env = os.environ.get("MICRO_APP_LOG_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_log_dir
-
-    return Path(user_log_dir("micro_app", appauthor=False))
-
-
-def data_dir() -> Path:
-    """The user's data folder: adapted model versions and the cells the lab labelled."""
-    env = os.environ.get("MICRO_APP_DATA_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("micro_app", appauthor=False))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """One slide's differential count: every counted cell once, with its review corrections.
 
-The live view feeds each ``FrameResult`` to ``SlideSession.add_result``; the tracker decides
-when a cell is counted. A user's correction is kept beside the model's prediction and both
-go into every export.
+The live session feeds each classified ``FrameResult`` to ``SlideSession.add_result``; the
+tracker decides when a cell is counted. A cell is counted only once the model has
+classified it, and when the source knows where a frame lies on the slide (a replayed file,
+the demo stage) a cell is counted once per slide position: a looping source shows it again
+without counting it again. A user's correction is kept beside the model's prediction and
+both go into every export.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import numpy as np
 
 from micro_app.core.appearance import UNLIKE_SHARE, unlike_message
 from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
+from micro_app.core.frame import SlidePosition
 from micro_app.core.geometry import Box
-from micro_app.core.results import FrameResult
+from micro_app.core.results import UNCLASSIFIED, FrameResult
 from micro_app.core.tracking import CellTracker, Track
 
 # watched classes and the share of counted cells above which the window warns: blasts and
@@ -80,23 +84,97 @@ class SlideSession:
         self.tracker = tracker or CellTracker()
         self.cells: dict[int, SlideCell] = {}
         self.snapshots: list[Path] = []
+        # counted cells by slide position: key -> [(x, y, t, radius, cell id)]
+        self._places: dict[str, list[tuple[float, float, float | None, float, int]]] = {}
+        self._alias: dict[int, int] = {}  # a new track of an already counted cell -> its id
         self.started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
     # -- live updates ----------------------------------------------------------------------
-    def add_result(self, result: FrameResult, image: np.ndarray | None = None) -> list[int]:
-        """Track the cells of one frame; returns the track id of each cell (in order)."""
-        ids, newly = self.tracker.update(result)
+    def add_result(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        position: SlidePosition | None = None,
+    ) -> list[int]:
+        """Track the cells of one classified frame; returns the cell id of each cell (in
+        order): the id of the counted cell it is, or its track id while not yet counted.
+        A frame no model classified counts nothing (its cells have no class yet)."""
+        if result.model is None or any(c.label == UNCLASSIFIED for c in result.cells):
+            return []
+        if position is not None and position.still:
+            return self._add_still(result, image, position)
+        track_ids, newly = self.tracker.update(result)
         for track in newly:
+            known = self._known_place(track.box.center, track.box.width, position)
+            if known is not None:
+                self._alias[track.track_id] = known
+                continue
             cell = self._record(track, result, image)
             if result.crops is not None:
-                cell.crop = result.crops[ids.index(track.track_id)]
+                cell.crop = result.crops[track_ids.index(track.track_id)]
             self.cells[track.track_id] = cell
+            self._remember_place(track.box.center, track.box.width, position, track.track_id)
         # while a counted cell stays in view its vote keeps improving
-        for tid, res in zip(ids, result.cells, strict=False):
+        for tid, res in zip(track_ids, result.cells, strict=False):
             if tid in self.cells:
                 self._refresh(self.cells[tid], self.tracker.tracks[tid])
                 self.cells[tid].unlike_training |= res.unlike_training
+        return [self._alias.get(t, t) for t in track_ids]
+
+    def _add_still(
+        self, result: FrameResult, image: np.ndarray | None, position: SlidePosition
+    ) -> list[int]:
+        """A still field (an image of a folder): each cell is what it is the first time it
+        is shown; a cell at a place counted before is that cell."""
+        ids = []
+        for i, c in enumerate(result.cells):
+            known = self._known_place(c.box.center, c.box.width, position)
+            if known is None:
+                cid = self.tracker.new_id()
+                track = Track(cid, c.box, result.frame_seq, result.frame_seq)
+                track._accumulate(c)
+                cell = self._record(track, result, image)
+                if result.crops is not None:
+                    cell.crop = result.crops[i]
+                cell.unlike_training = c.unlike_training
+                self.cells[cid] = cell
+                self._remember_place(c.box.center, c.box.width, position, cid)
+                known = cid
+            ids.append(known)
         return ids
+
+    # a recording's frames within this many frames of each other may show the same cell
+    T_WINDOW = 30.0
+
+    def _known_place(
+        self, centre: tuple[float, float], width: float, position: SlidePosition | None
+    ) -> int | None:
+        """The counted cell at this slide position, if one was counted there."""
+        if position is None:
+            return None
+        x, y = position.to_slide(*centre)
+        for px, py, pt, radius, cell_id in self._places.get(position.key, ()):
+            if pt is not None and position.t is not None and abs(pt - position.t) > self.T_WINDOW:
+                continue
+            dx, dy = abs(x - px), abs(y - py)
+            if position.wrap is not None:
+                dx, dy = min(dx, position.wrap[0] - dx), min(dy, position.wrap[1] - dy)
+            if dx * dx + dy * dy <= max(radius, self.tracker.match_radius * width) ** 2:
+                return cell_id
+        return None
+
+    def _remember_place(
+        self,
+        centre: tuple[float, float],
+        width: float,
+        position: SlidePosition | None,
+        cell_id: int,
+    ) -> None:
+        if position is None:
+            return
+        x, y = position.to_slide(*centre)
+        radius = self.tracker.match_radius * width
+        self._places.setdefault(position.key, []).append((x, y, position.t, radius, cell_id))
 
     def _record(self, track: Track, result: FrameResult, image: np.ndarray | None) -> SlideCell:
         thumb = None

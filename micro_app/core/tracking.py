@@ -68,6 +68,10 @@ class CellTracker:
         self.tracks: dict[int, Track] = {}
         self._ids = itertools.count(1)
 
+    def new_id(self) -> int:
+        """An id no track of this tracker has or will have (for cells counted without one)."""
+        return next(self._ids)
+
     def reset(self) -> None:
         self.tracks.clear()
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDialog, QMenu
+from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import Version, list_versions
@@ -22,20 +22,31 @@ from micro_app.core.errors import MicroAppError, ModelPackageError
 from micro_app.core.frame import Frame
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage, default_model_dir
+from micro_app.core.session import LiveSession
 from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
 from micro_app.gui.teach_dialog import TeachDialog, remember
 from micro_app.gui.versions_dialog import VersionsDialog
 
-if TYPE_CHECKING:
-    from micro_app.gui.main_window import MainWindow
-
 log = logging.getLogger("micro_app")
+
+
+class Host(Protocol):
+    """What the dialogs need from the window that opens them."""
+
+    model_path: str
+
+    def show_error(self, message: str) -> None: ...
+
+    def load_model(self, folder: str) -> None: ...
+
+    def refresh_count(self) -> None: ...
 
 
 class AdaptActions(QObject):
     def __init__(
         self,
-        window: MainWindow,
+        window: QWidget,
+        session: LiveSession,
         store: LabelledStore,
         library_root: Path,
         teach_config: TeachConfig | None = None,
@@ -43,6 +54,8 @@ class AdaptActions(QObject):
         super().__init__(window)
         self.teach_config = teach_config
         self.window = window
+        self.host: Host = window  # type: ignore[assignment]
+        self.session = session
         self.store = store
         self.library_root = Path(library_root)
         self.dialog: QDialog | None = None
@@ -59,34 +72,34 @@ class AdaptActions(QObject):
             menu.addAction(act)
 
     def _package(self) -> ModelPackage | None:
-        clf = self.window.controller.engine.classifier
+        clf = self.session.engine.classifier
         if clf is None or clf.card.scope != "cell":
-            self.window.show_error("Load a cell model first (Ctrl+M): adaptation starts from one")
+            self.host.show_error("Load a cell model first (Ctrl+M): adaptation starts from one")
             return None
         return clf.package
 
     def _open(self, dialog: QDialog) -> QDialog:
         self.dialog = dialog
-        dialog.use_model.connect(self.window.load_model)  # type: ignore[attr-defined]
-        dialog.finished.connect(lambda _: self.window.refresh_count())
+        dialog.use_model.connect(self.host.load_model)  # type: ignore[attr-defined]
+        dialog.finished.connect(lambda _: self.host.refresh_count())
         dialog.open()
         return dialog
 
     # -- review: every label a person gives is kept for teaching ------------------------
     def remember_review(self, cell_id: int, label: str) -> None:
-        package = self.window.controller.engine.classifier
+        package = self.session.engine.classifier
         if package is None or label not in package.classes:
             return
         try:
             remember(
                 self.store,
-                self.window.session,
+                self.session.counter,
                 cell_id,
                 label,
                 f"{package.card.name} {package.card.version}",
             )
         except (OSError, MicroAppError) as exc:
-            self.window.show_error(
+            self.host.show_error(
                 f"the labelled cell was not saved for teaching ({exc}): check that "
                 f"{self.store.root} is writable"
             )
@@ -98,10 +111,11 @@ class AdaptActions(QObject):
             return None
 
         def frame() -> Frame | None:
-            now = self.window.current
-            return None if now is None else now[0]
+            latest = self.session.latest_frame()
+            return None if latest is None else latest[1]
 
-        engine = self.window.controller.engine
+        # its own engine: another microscope's fields must not enter the live scale median
+        engine = self.session.engine.derive(fresh_scale=True)
         return self._open(
             CalibrateScopeDialog(package, engine, frame, self.library_root, self.window)
         )
@@ -114,7 +128,7 @@ class AdaptActions(QObject):
             TeachDialog(
                 package,
                 self.store,
-                self.window.session,
+                self.session.counter,
                 self.library_root,
                 self.window,
                 self.teach_config,
@@ -123,7 +137,7 @@ class AdaptActions(QObject):
 
     def versions(self) -> QDialog:
         found: list[Version] = []
-        for folder in (default_model_dir(), self.window.model_path or None):
+        for folder in (default_model_dir(), self.host.model_path or None):
             if folder is not None and all(Path(folder) != v.path for v in found):
                 try:
                     found.append(Version(Path(folder), ModelCard.read(Path(folder))))
@@ -131,4 +145,4 @@ class AdaptActions(QObject):
                     log.warning("model %s not listed: %s", folder, exc)
         known = {v.path.resolve() for v in found}
         found += [v for v in list_versions(self.library_root) if v.path.resolve() not in known]
-        return self._open(VersionsDialog(found, self.window.model_path, self.window))
+        return self._open(VersionsDialog(found, self.host.model_path, self.window))

@@ -51,9 +51,13 @@ def run_window(
     from micro_app.core.engine import Engine, EngineParams
     from micro_app.core.errors import MicroAppError
     from micro_app.core.models import default_model_dir
+    from micro_app.core.paths import default_snapshot_dir
+    from micro_app.core.session import FolderSink, LiveSession, SlideCounter
     from micro_app.core.settings import config_dir, load_settings
-    from micro_app.gui.controller import LiveController
+    from micro_app.core.sources import open_source
     from micro_app.gui.main_window import MainWindow
+    from micro_app.gui.qt_session import QtSession
+    from micro_app.gui.settings_actions import LIVE_RATE
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("micro_app")
@@ -69,17 +73,34 @@ def run_window(
         EngineParams(settings.engine.threshold, settings.um_per_px()),
         smooth_scale=True,
     )
-    controller = LiveController(engine)
-    snapshots = Path(settings.snapshot_dir) if settings.snapshot_dir else _default_snapshots()
+    snapshots = Path(settings.snapshot_dir) if settings.snapshot_dir else default_snapshot_dir()
+    problem = None
+    try:
+        frames: Any = open_source(
+            spec, rate=None if spec.startswith("camera") else LIVE_RATE, loop=True
+        )
+    except MicroAppError as exc:  # said in the window; the user picks another source there
+        frames, problem = None, str(exc)
+    sink = FolderSink(snapshots)
+    session = LiveSession(
+        frames,
+        engine,
+        SlideCounter(settings.differential_target, engine.threshold, settings.watch),
+        [sink],
+    )
+    qt = QtSession(session)
     window = MainWindow(
         settings.with_changes(source=spec),
-        controller,
+        qt,
         sources=entries,
         snapshot_dir=snapshots,
         settings_dir=config_dir(),
     )
+    sink.settings = lambda: window.settings.to_dict()  # the window's, as they are then
     window.show()
-    controller.start(spec)
+    qt.start()
+    if problem is not None:
+        window.show_error(problem)
     folder = (
         model or (Path(settings.model_dir) if settings.model_dir else None) or default_model_dir()
     )
@@ -104,12 +125,6 @@ def run_window(
     except MicroAppError as exc:  # pragma: no cover - errors are shown in the window
         print(f"micro-app: {exc}", file=sys.stderr)
         return 2
-
-
-def _default_snapshots() -> Path:
-    from platformdirs import user_pictures_dir
-
-    return Path(user_pictures_dir()) / "micro_app"
 
 
 def _save_screenshot(window: Any, path: Path) -> None:

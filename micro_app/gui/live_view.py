@@ -10,6 +10,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 
+from micro_app.gui.overlay_items import DrawnCell, OverlayLayer
+
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 
@@ -29,6 +31,7 @@ class LiveView(pg.GraphicsLayoutWidget):
         self.levels: tuple[float, float] = (0.0, 255.0)
         self.image_item.setLevels(self.levels)
         self._shape: tuple[int, ...] | None = None
+        self.overlay = OverlayLayer(self.view)
         self.scene().sigMouseMoved.connect(self._moved)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.histogram.sigLevelsChanged.connect(self._levels_from_histogram)
@@ -39,6 +42,10 @@ class LiveView(pg.GraphicsLayoutWidget):
         if first:
             self._shape = image.shape
             self.view.autoRange(padding=0.0)
+
+    def show_cells(self, cells: list[DrawnCell]) -> None:
+        """Boxes and labels over the image (vector items, sharp at any zoom)."""
+        self.overlay.show(cells)
 
     def auto_contrast(self, image: np.ndarray | None = None) -> None:
         """Stretch the 0.5-99.5 percentile of the current image over the display range."""

@@ -23,6 +23,7 @@ from micro_app.core.results import CellResult
 from micro_app.core.slide import CountStatus
 
 HISTORY = 300
+CURVES = (("#e69f00", "latency ms"), ("#56b4e9", "inference fps"), ("#009e73", "display fps"))
 
 
 class ResultsPanel(QWidget):
@@ -33,6 +34,7 @@ class ResultsPanel(QWidget):
 
     def __init__(self, target: int) -> None:
         super().__init__()
+        self.classes: list[str] = []
         layout = QVBoxLayout(self)
         layout.addWidget(self._cell_box())
         layout.addWidget(self._count_box(target))
@@ -52,6 +54,7 @@ class ResultsPanel(QWidget):
         col.addWidget(self.probs)
         row = QHBoxLayout()
         self.correct_combo = QComboBox()
+        self.correct_combo.setPlaceholderText("select a counted cell to correct it")
         self.correct_combo.setToolTip("Correct the class of the selected cell (review)")
         self.correct_button = QPushButton("Correct")
         self.correct_button.clicked.connect(
@@ -64,12 +67,20 @@ class ResultsPanel(QWidget):
         return box
 
     def set_classes(self, classes: list[str]) -> None:
+        """The model's classes: choices for a correction and rows of the differential."""
+        self.classes = list(classes)
         self.correct_combo.clear()
         self.correct_combo.addItems([*classes, "unidentified", "not a white cell"])
+        self.set_review_enabled(self.correct_button.isEnabled())
 
     def set_review_enabled(self, enabled: bool) -> None:
+        """Without a selected counted cell the choice is empty (no class is suggested)."""
         self.correct_combo.setEnabled(enabled)
         self.correct_button.setEnabled(enabled)
+        if not enabled:
+            self.correct_combo.setCurrentIndex(-1)
+        elif self.correct_combo.currentIndex() < 0 and self.correct_combo.count():
+            self.correct_combo.setCurrentIndex(0)
 
     def show_cell(self, cell: CellResult | None, title: str = "") -> None:
         if cell is None:
@@ -120,12 +131,14 @@ class ResultsPanel(QWidget):
     def show_count(self, status: CountStatus) -> None:
         self.progress.setMaximum(status.target)
         self.progress.setValue(min(status.total, status.target))
-        rows = sorted(status.counts.items(), key=lambda kv: -kv[1])
-        self.table.setRowCount(len(rows))
-        for r, (label, n) in enumerate(rows):
+        # every class of the model, counted or not, then anything else (unidentified, ...)
+        labels = self.classes + sorted(k for k in status.counts if k not in self.classes)
+        self.table.setRowCount(len(labels))
+        for r, label in enumerate(labels):
             self.table.setItem(r, 0, QTableWidgetItem(label))
-            self.table.setItem(r, 1, QTableWidgetItem(str(n)))
-            self.table.setItem(r, 2, QTableWidgetItem(f"{status.percentages[label]:.1f}"))
+            self.table.setItem(r, 1, QTableWidgetItem(str(status.counts.get(label, 0))))
+            pct = status.percentages.get(label, 0.0)
+            self.table.setItem(r, 2, QTableWidgetItem(f"{pct:.1f}"))
         text = "\n".join(status.warnings)
         if status.done:
             text = (text + "\n" if text else "") + f"Target of {status.target} cells reached."
@@ -135,14 +148,18 @@ class ResultsPanel(QWidget):
     def _plots_box(self) -> QGroupBox:
         box = QGroupBox("Performance")
         col = QVBoxLayout(box)
+        # the key sits above the plot, never over its lines
+        self.legend = QLabel(
+            "  ".join(f'<span style="color:{c}">&#9632; {name}</span>' for c, name in CURVES)
+        )
+        col.addWidget(self.legend)
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(140)
         self.plot.setMaximumHeight(220)
-        self.plot.addLegend(offset=(5, 5))
         self.plot.setLabel("bottom", "last readings (1 per second)")
-        self.latency_curve = self.plot.plot(pen=pg.mkPen("#e69f00", width=2), name="latency ms")
-        self.fps_curve = self.plot.plot(pen=pg.mkPen("#56b4e9", width=2), name="inference fps")
-        self.display_curve = self.plot.plot(pen=pg.mkPen("#009e73", width=2), name="display fps")
+        (self.latency_curve, self.fps_curve, self.display_curve) = (
+            self.plot.plot(pen=pg.mkPen(c, width=2), name=name) for c, name in CURVES
+        )
         self._hist: dict[str, deque[float]] = {
             k: deque(maxlen=HISTORY) for k in ("lat", "fps", "disp")
         }

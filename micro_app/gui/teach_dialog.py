@@ -34,24 +34,24 @@ from micro_app.adapt.library import NewVersion
 from micro_app.adapt.teach import TeachConfig, teach
 from micro_app.core.errors import InputError
 from micro_app.core.models.package import ModelPackage
-from micro_app.core.slide import SlideSession
+from micro_app.core.session import SlideCounter
 from micro_app.gui.adapt_dialog import AdaptDialog
 from micro_app.gui.gallery import to_pixmap
 
 ICON = 88
 
 
-def review_key(session: SlideSession, cell_id: int) -> str:
+def review_key(session: SlideCounter, cell_id: int) -> str:
     """The labelled-store key of a counted cell: the same cell is stored once."""
     return f"{session.name}#{cell_id}"
 
 
 def remember(
-    store: LabelledStore, session: SlideSession, cell_id: int, label: str, model: str
+    store: LabelledStore, session: SlideCounter, cell_id: int, label: str, model: str
 ) -> bool:
     """Store a reviewed cell's crop with the label a person gave it; False when the cell
     has no crop or the label is not a model class (the caller filters classes)."""
-    cell = session.cells.get(cell_id)
+    cell = session.cell(cell_id)
     if cell is None or cell.crop is None:
         return False
     store.add(
@@ -71,7 +71,7 @@ class TeachDialog(AdaptDialog):
         self,
         package: ModelPackage,
         store: LabelledStore,
-        session: SlideSession,
+        session: SlideCounter,
         library_root: Path,
         parent: QWidget | None = None,
         config: TeachConfig | None = None,
@@ -150,7 +150,7 @@ class TeachDialog(AdaptDialog):
     def _slide_cells(self, label: str) -> list[int]:
         return [
             c.cell_id
-            for c in self.session.cells.values()
+            for c in self.session.cells()
             if c.crop is not None
             and c.label == label
             and self.store.find(review_key(self.session, c.cell_id)) is None
@@ -178,8 +178,8 @@ class TeachDialog(AdaptDialog):
         label = self._current_class()
         self.grid.clear()
         for cid in self._slide_cells(label):
-            cell = self.session.cells[cid]
-            assert cell.crop is not None
+            cell = self.session.cell(cid)
+            assert cell is not None and cell.crop is not None
             how = "corrected" if cell.corrected else f"predicted {cell.confidence:.0%}"
             self._add_item(cell.crop, f"slide #{cid}", ("slide", cid), how)
         for c in self.store.cells():

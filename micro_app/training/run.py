@@ -142,8 +142,8 @@ class TrainingRun(KerasFitting):
         record: dict[str, Any],
     ) -> dict[str, Any]:
         """A sample of the training split for the package, so that teaching the model on a
-        lab's cells later does not make it forget (``micro_app.adapt.replay``)."""
-        from micro_app.adapt import replay as rp
+        lab's cells later does not make it forget (``micro_app.core.models.replay``)."""
+        from micro_app.core.models import replay as rp
 
         sample = rp.sample(images, labels, self.classes, self.cfg.replay_per_class, self.cfg.seed)
         files[rp.REPLAY_FILE] = sample.save(work / rp.REPLAY_FILE)
@@ -186,6 +186,10 @@ class TrainingRun(KerasFitting):
         )
         t = th["threshold"]
         say(f"temperature {c['temperature']:g}{ece}; unidentified below {t}{withheld}")
+        from micro_app.training.openset_fit import fit_open_set
+
+        tr = data.side("train")
+        fit_open_set(folder, data.images[tr], data.labels[tr], data.images[va], say=say)
 
     # -- classical heads ----------------------------------------------------------------
     def _classical(

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from micro_app.core.errors import SettingsError, UnsupportedProperty
-from micro_app.core.frame import Frame
+from micro_app.core.frame import Frame, SlidePosition
 from micro_app.core.geometry import Box
 from micro_app.core.sources import smear
 from micro_app.core.sources.base import (
@@ -140,7 +140,8 @@ class DemoSource:
         self._pos += self.drift * np.array([math.cos(heading), math.sin(heading)])
         self._seq += 1
         self._pacer.wait()
-        return Frame(image=img, seq=s, timestamp=time.monotonic(), source=self.name)
+        position = SlidePosition(f"demo:{self.seed}", ox, oy, wrap=(cw, ch))
+        return Frame(img, s, time.monotonic(), self.name, position)
 
     def close(self) -> None:
         self._tiled = None

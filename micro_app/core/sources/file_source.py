@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from micro_app.core.errors import InputError, SourceError, UnsupportedProperty
-from micro_app.core.frame import Frame
+from micro_app.core.frame import Frame, SlidePosition
 from micro_app.core.imageio import (
     IMAGE_EXTENSIONS,
     list_images,
@@ -140,7 +140,11 @@ class FileSource:
             return None
         self._shape = (int(image.shape[0]), int(image.shape[1]))
         self._pacer.wait()
-        frame = Frame(image, self._seq, time.monotonic(), str(self.current_path))
+        if self.kind == "video":  # a recording: the same view again within a few frames
+            position = SlidePosition(str(self.path), t=float(self.current_index))
+        else:  # a still field: its cells are the same every time it is shown
+            position = SlidePosition(str(self.current_path), still=True)
+        frame = Frame(image, self._seq, time.monotonic(), str(self.current_path), position)
         self._seq += 1
         return frame
 

@@ -1,0 +1,65 @@
+"""Where snapshots go: a sink writes one classified frame (the raw frame as OME-TIFF, the
+annotated PNG with the labels the slide count shows, the JSON sidecar). The session is
+given its sinks; the window and ``micro-app live`` pass a folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from micro_app.core.export import SnapshotPaths, write_snapshot
+from micro_app.core.overlay import OverlayOptions, draw_overlay
+from micro_app.core.results import FrameResult
+
+if TYPE_CHECKING:
+    from micro_app.core.session.state import LiveUpdate
+
+
+class SnapshotSink(Protocol):
+    def write(
+        self, update: LiveUpdate, *, source: dict[str, Any], extra: dict[str, Any]
+    ) -> SnapshotPaths: ...
+
+
+def shown_result(update: LiveUpdate) -> FrameResult:
+    """The frame's result with each counted cell labelled as the slide count has it (its
+    vote over frames, or the reviewer's correction), so exports match the window."""
+    cells = tuple(
+        cell if label == cell.label else replace(cell, label=label)
+        for cell, label in zip(update.result.cells, update.labels, strict=True)
+    )
+    return replace(update.result, cells=cells)
+
+
+class FolderSink:
+    """Snapshots into ``folder``; ``settings`` (a dict, or a function giving the current
+    one) is recorded in each sidecar."""
+
+    def __init__(
+        self,
+        folder: Path,
+        settings: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+
+    def __str__(self) -> str:
+        return str(self.folder)
+
+    def write(
+        self, update: LiveUpdate, *, source: dict[str, Any], extra: dict[str, Any]
+    ) -> SnapshotPaths:
+        result = shown_result(update)
+        annotated = draw_overlay(update.frame.image, result, OverlayOptions(selected=None))
+        settings = self.settings() if callable(self.settings) else self.settings
+        return write_snapshot(
+            self.folder,
+            update.frame.image,
+            result,
+            annotated,
+            source=source,
+            settings=settings,
+            extra=extra,
+        )

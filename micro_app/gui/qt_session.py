@@ -1,0 +1,90 @@
+"""The Qt side of a ``LiveSession``: its events as Qt signals on the GUI thread.
+
+State changes and errors are relayed as they come: a Qt signal emitted from a worker
+thread reaches slots on the GUI thread by a queued connection. Frames and classified frames
+are not queued one by one (a busy GUI would build a backlog): a timer looks at the session's
+newest-wins mailboxes and emits only when the sequence number changed, as pymmcore-widgets'
+image preview does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from micro_app.core.session import LiveSession
+
+POLL_MS = 10
+
+
+class QtSession(QObject):
+    frame_ready = Signal(object)  # Frame, the newest
+    update_ready = Signal(object)  # LiveUpdate, the newest
+    status_changed = Signal(object)  # SessionStatus
+    error = Signal(object)  # ErrorEvent, every occurrence
+
+    def __init__(self, session: LiveSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._frame_seq = 0
+        self._update_seq = 0
+        self._frames_box = session.frames
+        self._shown: deque[float] = deque(maxlen=30)
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        # keep the bound relays: disconnecting needs the very objects connected
+        self._relays: list[tuple[Any, Any]] = [
+            (session.events.status_changed, self._relay_status),
+            (session.events.error, self._relay_error),
+        ]
+        for signal, slot in self._relays:
+            signal.connect(slot)
+
+    # -- life ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.session.start()
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop polling, stop the session (joins its threads) and let go of its events."""
+        self._timer.stop()
+        self.session.stop()
+        for signal, slot in self._relays:
+            signal.disconnect(slot)
+        self._relays = []
+
+    def _relay_status(self, status: object) -> None:
+        self.status_changed.emit(status)  # from a worker thread: queued to the GUI thread
+
+    def _relay_error(self, event: object) -> None:
+        self.error.emit(event)
+
+    @property
+    def polling(self) -> bool:
+        return self._timer.isActive()
+
+    # -- newest wins -------------------------------------------------------------------------
+    def _poll(self) -> None:
+        box = self.session.frames
+        if box is not self._frames_box:  # the session restarted: sequence numbers restart
+            self._frames_box, self._frame_seq = box, 0
+        got = box.latest()
+        if got is not None and got[0] != self._frame_seq:
+            self._frame_seq = got[0]
+            self._shown.append(time.monotonic())
+            self.frame_ready.emit(got[1])
+        upd = self.session.updates.latest()
+        if upd is not None and upd[0] != self._update_seq:
+            self._update_seq = upd[0]
+            self.update_ready.emit(upd[1])
+
+    def display_fps(self) -> float:
+        """Frames handed to the view per second over the last 30; 0 after a 2 s stall."""
+        t = self._shown
+        if len(t) < 2 or time.monotonic() - t[-1] > 2.0 or t[-1] <= t[0]:
+            return 0.0
+        return (len(t) - 1) / (t[-1] - t[0])
