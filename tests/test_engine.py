@@ -41,13 +41,13 @@ def demo_frame(seed: int = 0, min_cells: int = 1) -> np.ndarray:
 def test_cells_are_classified_in_one_batch(tiny_package: Path) -> None:
     engine = Engine(load_package(tiny_package))
     calls: list[int] = []
-    predict = engine.classifier.predict  # type: ignore[union-attr]
+    predict = engine.classifier.predict_full  # type: ignore[union-attr]
 
-    def counting(images: np.ndarray) -> np.ndarray:
+    def counting(images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         calls.append(len(images))
         return predict(images)
 
-    engine.classifier.predict = counting  # type: ignore[union-attr, method-assign]
+    engine.classifier.predict_full = counting  # type: ignore[union-attr, method-assign]
     result = engine.process(demo_frame(min_cells=2), seq=5)
     assert result.frame_seq == 5
     assert len(result.cells) >= 2
@@ -147,3 +147,57 @@ def test_live_scale_is_smoothed_over_frames() -> None:
     assert np.std(smoothed[4:]) < np.std(raw[4:])
     truth = 1.0 / src.px_per_um
     assert abs(np.median(smoothed) - truth) / truth < 0.15
+
+
+def _open_set_package(folder: Path, threshold: float) -> Path:
+    """The colour model with a ``predictions`` layer over its 3 features (mean R, G, B) and
+    an open-set check fitted on features near pure red, green and blue."""
+    import keras
+
+    from micro_app.core.openset import OPENSET_FILE, OpenSetStats, card_entry
+
+    inp = keras.Input((32, 32, 3))
+    feats = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inp))
+    out = keras.layers.Dense(3, activation="softmax", name="predictions")(feats)
+    model = keras.Model(inp, out)
+    model.get_layer("predictions").set_weights([np.eye(3, dtype=np.float32) * 20, np.zeros(3)])
+    card = ModelCard(
+        name="open",
+        version="1",
+        classes=TINY_CLASSES,
+        input_size=(32, 32),
+        preprocessing=replace(
+            ModelCard("x", "1", ("a", "b"), (8, 8)).preprocessing, normalisation="none"
+        ),
+    )
+    save_package(model, card, folder)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 50)
+    train = np.eye(3)[labels] * 0.9 + rng.normal(0, 0.02, (150, 3))
+    stats = OpenSetStats.fit(train.astype(np.float32), labels, 3, dims=3)
+    stats = replace(stats, threshold=threshold)
+    path = stats.save(folder / OPENSET_FILE)
+    import json
+
+    doc = json.loads((folder / "card.json").read_text())
+    doc["extra"]["open_set"] = card_entry(stats, path)
+    (folder / "card.json").write_text(json.dumps(doc))
+    return folder
+
+
+def test_cells_unlike_every_class_are_flagged_atypical(tmp_path: Path) -> None:
+    """A smear's purple-pink cells are far from pure red, green and blue features."""
+    from micro_app.core.overlay import cell_text
+    from micro_app.core.results import ATYPICAL
+
+    image = demo_frame(min_cells=2)
+    strict = Engine(load_package(_open_set_package(tmp_path / "strict", 3.0)))
+    result = strict.process(image)
+    assert result.cells and all(c.atypical and c.label == ATYPICAL for c in result.cells)
+    assert all(c.open_set_score is not None and c.open_set_score > 3.0 for c in result.cells)
+    cell = result.cells[0]
+    assert cell.predicted in TINY_CLASSES  # the class it would have had stays on record
+    assert cell_text(cell.label, cell.confidence, provisional=False) == "atypical — review"
+    assert result.to_dict()["cells"][0]["atypical"] is True
+    lax = Engine(load_package(_open_set_package(tmp_path / "lax", float("inf"))))
+    assert not any(c.atypical for c in lax.process(image).cells)

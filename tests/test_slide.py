@@ -170,3 +170,36 @@ def test_a_looping_source_counts_each_slide_position_once() -> None:
             pos = SlidePosition("demo", 900.0 + 20 * k + 1000 * turn, 0.0, wrap)
             demo.add_result(frame(100 * turn + k, cell(300 - 20 * k, 100)), position=pos)
     assert demo.status().total == 1
+
+
+def test_cells_unlike_the_training_images_are_counted_as_provisional() -> None:
+    from dataclasses import replace
+
+    session = SlideSession(target=100)
+    for seq in range(6):
+        odd = replace(cell(100, 100), unlike_training=True)
+        session.add_result(frame(seq, odd, cell(400, 300, "neutrophil")))
+    st = session.status()
+    assert st.total == 2 and st.provisional == {"lymphocyte": 1}
+    assert st.provisional_line() is not None and "1 of 2 cells are provisional" in (
+        st.provisional_line() or ""
+    )
+    # a reviewer's class is a person's call, not provisional any more
+    cid = next(c.cell_id for c in session.cells.values() if c.label == "lymphocyte")
+    session.correct(cid, "neutrophil")
+    assert session.status().provisional == {}
+
+
+def test_a_cell_flagged_atypical_in_most_frames_is_counted_atypical_and_watched() -> None:
+    from dataclasses import replace
+
+    from micro_app.core.results import ATYPICAL
+
+    session = SlideSession(target=100)
+    for seq in range(6):
+        odd = replace(cell(100, 100), label=ATYPICAL, atypical=True)
+        session.add_result(frame(seq, odd, cell(400, 300, "neutrophil")))
+    st = session.status()
+    assert st.counts == {ATYPICAL: 1, "neutrophil": 1}
+    assert any(w.startswith("atypical: 50.0%") for w in st.warnings)
+    assert "atypical" in session.csv_text()

@@ -103,14 +103,18 @@ def derived_card(
     """The card of a package derived from ``parent``: same classes, input and
     preprocessing; new version, date and lineage; no converted weights (they belong to
     the parent's weights). The parent's test metrics move under ``metrics["parent"]``:
-    they were measured on the training data, not on this microscope."""
+    they were measured on the training data, not on this microscope. The parent's open-set
+    check described the parent's features, which adaptation changes: the child gets it
+    from ``refit_open_set`` (or goes without)."""
     if kind not in KINDS:
         raise ValueError(f"adaptation kind must be one of {KINDS}, got {kind!r}")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     ref = parent_ref(parent_folder, parent)
     record = {"kind": kind, "date": now, "parent": ref, **adaptation}
     history = [*parent.extra.get("lineage", []), ref]
-    extra = {k: v for k, v in parent.extra.items() if k not in ("adaptation", "lineage")}
+    extra = {
+        k: v for k, v in parent.extra.items() if k not in ("adaptation", "lineage", "open_set")
+    }
     parent_metrics = parent.metrics.get("parent", {"name": parent.name, **parent.metrics})
     return replace(
         parent,

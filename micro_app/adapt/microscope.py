@@ -23,6 +23,7 @@ import numpy as np
 
 from micro_app.adapt import library
 from micro_app.adapt.batchnorm import recalibrate_batchnorm
+from micro_app.adapt.openset_refit import refit_open_set
 from micro_app.core.appearance import AppearanceStats, features_batch
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError
@@ -127,6 +128,8 @@ def calibrate(
     )
     say("writing the package", 0.85)
     save_derived(work.model, new_card, target, parent.path)
+    say("re-fitting the check for cells unlike every class", 0.92)
+    refit_open_set(target, seed=seed)
     say("done", 1.0)
     log.info(
         "calibrated %s on %d cells of %d images -> %s", card.name, len(crops), n_images, target

@@ -28,6 +28,7 @@ import numpy as np
 from micro_app.adapt import library
 from micro_app.adapt.labelled import LabelledSet
 from micro_app.adapt.microscope import save_derived
+from micro_app.adapt.openset_refit import refit_open_set
 from micro_app.core.errors import InputError, SettingsError
 from micro_app.core.models.classifier import Classifier
 from micro_app.core.models.package import ModelPackage, load_package
@@ -175,8 +176,9 @@ def teach(
     version, default_out = library.next_version(card, library_root)
     target = Path(out) if out is not None else default_out
     new_card = library.derived_card(parent.path, card, "teach", adaptation, version=version)
-    say("writing the package", 0.97)
+    say("writing the package", 0.95)
     save_derived(model, new_card, target, parent.path)
+    refit_open_set(target, cells.train_images, cells.train_labels, seed=cfg.seed)
     say("done", 1.0)
     return library.NewVersion(target, version, adaptation)
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.errors import MicroAppError
 from micro_app.core.frame import Frame
 from micro_app.core.geometry import Box
 from micro_app.core.locate import (
@@ -31,8 +32,10 @@ from micro_app.core.locate import (
 from micro_app.core.mailbox import Mailbox
 from micro_app.core.models.classifier import Classifier
 from micro_app.core.models.package import ModelPackage
+from micro_app.core.openset import OpenSetStats
 from micro_app.core.preprocess import PreprocessParams
 from micro_app.core.results import (
+    ATYPICAL,
     UNCLASSIFIED,
     CellResult,
     FieldResult,
@@ -82,6 +85,7 @@ class Engine:
         self._appearance = (
             AppearanceStats.from_dict(card.appearance) if card and card.appearance else None
         )
+        self._open_set = _open_set(package) if self.classifier is not None else None
 
     def derive(
         self,
@@ -129,12 +133,24 @@ class Engine:
         crops = None
         if clf is not None and clf.card.scope == "cell":
             crops = self._model_crops(image, loc)
-            probs = clf.predict(crops)
+            probs, feats = clf.predict_full(crops)
             scores = self._appearance_scores(crops)
+            far = None
+            if self._open_set is not None and feats is not None:
+                far = self._open_set.scores(feats)
             for i, (cell, p) in enumerate(zip(loc.cells, probs, strict=True)):
                 label, conf, dist = label_from_probs(p, clf.classes, self.threshold)
                 score = None if scores is None else float(scores[i])
-                cells.append(_cell_result(cell, label, conf, dist, score, self._is_unlike(score)))
+                res = _cell_result(cell, label, conf, dist, score, self._is_unlike(score))
+                if far is not None and self._open_set is not None:
+                    odd = bool(far[i] > self._open_set.threshold)
+                    res = replace(
+                        res,
+                        open_set_score=float(far[i]),
+                        atypical=odd,
+                        label=ATYPICAL if odd else res.label,
+                    )
+                cells.append(res)
             if scores is not None and len(scores):
                 unlike_share = float(np.mean([c.unlike_training for c in cells]))
         else:
@@ -213,6 +229,21 @@ class Engine:
             x0, y0 = round(cx - side / 2), round(cy - side / 2)
             out.append(replace(c, box=Box(x0, y0, x0 + side, y0 + side)))
         return out
+
+
+def _open_set(package: ModelPackage | None) -> OpenSetStats | None:
+    """The package's open-set check, if it has one (a bad file: one line in the log, the
+    check off; the rest of the model still works)."""
+    if package is None:
+        return None
+    entry = package.card.extra.get("open_set")
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return OpenSetStats.load(package.path / str(entry.get("file")), entry.get("sha256"))
+    except MicroAppError as exc:
+        log.warning("the open-set check of %s is off: %s", package.card.name, exc)
+        return None
 
 
 def _cell_result(

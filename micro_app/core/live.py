@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from micro_app.core.engine import Engine
+from micro_app.core.results import SHOWN
 from micro_app.core.session import (
     ErrorEvent,
     FolderSink,
@@ -30,10 +31,12 @@ def differential_lines(status: CountStatus, classes: tuple[str, ...] = ()) -> li
     rows = list(classes) + sorted(k for k in status.counts if k not in classes)
     lines = [f"differential: {status.total} cells counted (target {status.target})"]
     for label in rows:
-        n = status.counts.get(label, 0)
+        n, p = status.counts.get(label, 0), status.provisional.get(label, 0)
         pct = status.percentages.get(label, 0.0)
-        lines.append(f"  {label:<16}{n:>5}  {pct:5.1f} %")
-    lines += [f"  warning: {w}" for w in status.warnings]
+        note = f"  ({p} provisional)" if p else ""
+        lines.append(f"  {SHOWN.get(label, label):<18}{n:>5}  {pct:5.1f} %{note}")
+    extra = [status.provisional_line()] if status.n_provisional else []
+    lines += [f"  warning: {w}" for w in status.warnings + extra if w]
     return lines
 
 

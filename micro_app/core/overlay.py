@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED, FrameResult
+from micro_app.core.results import ATYPICAL, SHOWN, UNCLASSIFIED, UNIDENTIFIED, FrameResult
 
 UNLIKE_AMBER = (255, 191, 0)
 # Colour-blind-safe palette (Okabe-Ito), RGB; each class keeps its colour across frames.
@@ -25,7 +25,7 @@ PALETTE = (
     (120, 94, 240),
     (0, 0, 0),
 )
-SPECIAL = {UNIDENTIFIED: (255, 255, 255), UNCLASSIFIED: (40, 200, 40)}
+SPECIAL = {UNIDENTIFIED: (255, 255, 255), UNCLASSIFIED: (40, 200, 40), ATYPICAL: (230, 0, 80)}
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -49,6 +49,18 @@ def class_colour(label: str, classes: tuple[str, ...] | list[str] | None) -> tup
     return PALETTE[sum(label.encode()) % len(PALETTE)]
 
 
+def cell_text(label: str, confidence: float, *, provisional: bool, counted: bool = False) -> str:
+    """How a cell's label reads: ``atypical — review``; a provisional cell (unlike the
+    training images) as ``neutrophil?`` and never with a confidence; a counted cell as its
+    label on the slide; otherwise the label and this frame's confidence."""
+    shown = SHOWN.get(label, label)
+    if label in (UNCLASSIFIED, ATYPICAL):
+        return shown
+    if provisional:
+        return f"{shown}?"
+    return shown if counted else f"{shown} {confidence:.0%}"
+
+
 def draw_overlay(
     image: np.ndarray, result: FrameResult, options: OverlayOptions | None = None
 ) -> np.ndarray:
@@ -70,9 +82,7 @@ def draw_overlay(
             t = thick * 2 if opts.selected == i else thick
             cv2.rectangle(out, (b.x0, b.y0), (b.x1 - 1, b.y1 - 1), colour, t, cv2.LINE_AA)
         if opts.labels:
-            text = (
-                cell.label if cell.label == UNCLASSIFIED else f"{cell.label} {cell.confidence:.0%}"
-            )
+            text = cell_text(cell.label, cell.confidence, provisional=cell.provisional)
             _label(out, text, b.x0, b.y0, colour, scale)
     if result.field_result is not None:
         fr = result.field_result

@@ -17,6 +17,7 @@ from micro_app.core.errors import MicroAppError
 from micro_app.core.export import encode_png
 from micro_app.core.imageio import read_image_rgb
 from micro_app.core.overlay import class_colour
+from micro_app.core.results import SHOWN
 from micro_app.core.slide import SlideSession
 
 PAGE_W, PAGE_H = 1240, 1754  # A4 at 150 dpi
@@ -70,8 +71,10 @@ def render_report(
     classes = model_card.get("classes", []) if model_card else []
     for label in sorted(st.counts, key=lambda k: -st.counts[k]):
         n, pct = st.counts[label], st.percentages[label]
-        page.text(f"{_ascii(label):<16}", 0.65, advance=False)
-        page.text(f"{n:>4}   {pct:5.1f} %", 0.65, x=330, advance=False)
+        page.text(f"{_ascii(SHOWN.get(label, label)):<18}", 0.65, advance=False)
+        p = st.provisional.get(label, 0)
+        note = f"  ({p} provisional)" if p else ""
+        page.text(f"{n:>4}   {pct:5.1f} %{note}", 0.65, x=330, advance=False)
         x0, y0 = 520, page.y - 18
         cv2.rectangle(
             page.img, (x0, y0), (x0 + int(6 * pct), y0 + 18), class_colour(label, classes), -1
@@ -79,7 +82,8 @@ def render_report(
         page.y += 34
     if not st.counts:
         page.text("no cells counted", 0.65, GREY)
-    for w in st.warnings:
+    lines = st.warnings + ([st.provisional_line()] if st.provisional_line() else [])
+    for w in lines:
         page.text("WARNING  " + _ascii(w), 0.62, (200, 30, 30))
     corrections = session.corrections()
     page.text(f"{len(corrections)} cell(s) corrected in review", 0.6, GREY)

@@ -12,6 +12,8 @@ from micro_app.core.geometry import Box
 
 UNIDENTIFIED = "unidentified"
 UNCLASSIFIED = "unclassified"  # located, but no cell model was loaded
+ATYPICAL = "atypical"  # unlike every class the model knows (open-set check): review it
+SHOWN = {ATYPICAL: "atypical — review"}  # how a label reads in the window and on exports
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,15 @@ class CellResult:
     # distance from the model's training images (``core.appearance``); None: not checked
     appearance_score: float | None = None
     unlike_training: bool = False
+    # distance from every class in the network's own features (``core.openset``)
+    open_set_score: float | None = None
+    atypical: bool = False
+
+    @property
+    def provisional(self) -> bool:
+        """The cell looks unlike the model's training images (stain, camera): its class is
+        shown and counted, but as provisional, never with a confidence."""
+        return self.unlike_training
 
     @property
     def predicted(self) -> str:
@@ -49,6 +60,11 @@ class CellResult:
             if self.appearance_score is None
             else round(self.appearance_score, 4),
             "unlike_training": self.unlike_training,
+            "provisional": self.provisional,
+            "open_set_score": None
+            if self.open_set_score is None
+            else round(self.open_set_score, 4),
+            "atypical": self.atypical,
         }
 
 

@@ -40,6 +40,8 @@ class AppSettings:
     differential_target: int = 100
     # a warning shows when a watched class passes this share of the counted cells
     watch: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WATCH))
+    # the model set up for each microscope ("camera | objective" -> package folder)
+    microscopes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.differential_target not in (100, 200, 400):
@@ -55,6 +57,13 @@ class AppSettings:
         for name, scale in self.objectives.items():
             if not isinstance(scale, (int, float)) or not 0 < scale < 100:
                 raise SettingsError(f"objective {name!r} has an invalid µm per pixel: {scale!r}")
+        if not isinstance(self.microscopes, dict):
+            raise SettingsError(
+                f"microscopes must map a microscope to a model folder, got {self.microscopes!r}"
+            )
+        for scope, folder in self.microscopes.items():
+            if not isinstance(scope, str) or not isinstance(folder, str) or not folder:
+                raise SettingsError(f"microscope {scope!r} has no model folder: {folder!r}")
 
     def um_per_px(self) -> float | None:
         """The calibrated scale in use: the chosen objective's, else a fixed one, else None."""
@@ -74,6 +83,7 @@ class AppSettings:
             "objective": self.objective,
             "differential_target": self.differential_target,
             "watch": dict(self.watch),
+            "microscopes": dict(self.microscopes),
         }
 
     @classmethod

@@ -30,7 +30,14 @@ from micro_app.core.tracking import CellTracker, Track
 # watched classes and the share of counted cells above which the window warns: blasts and
 # immature cells are not expected in healthy peripheral blood; many unidentified cells mean
 # the model is unsure of this slide
-DEFAULT_WATCH = {"unidentified": 0.10, "ig": 0.05, "blast": 0.01, "erythroblast": 0.05}
+DEFAULT_WATCH = {
+    "unidentified": 0.10,
+    "ig": 0.05,
+    "blast": 0.01,
+    "erythroblast": 0.05,
+    # unlike every class the model knows (blasts, plasma cells, smudge cells, artefacts)
+    "atypical": 0.02,
+}
 THUMB = 64
 
 
@@ -60,6 +67,23 @@ class CountStatus:
     target: int
     percentages: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    # per label, the counted cells that looked unlike the model's training images: their
+    # class is provisional until the model is set up for this microscope
+    provisional: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_provisional(self) -> int:
+        return sum(self.provisional.values())
+
+    def provisional_line(self) -> str | None:
+        n = self.n_provisional
+        if not n:
+            return None
+        return (
+            f"{n} of {self.total} cells are provisional: they look unlike the model's "
+            "training images, so their classes are not to be trusted as they stand; set the "
+            "model up for this microscope (Model menu) and review them"
+        )
 
     @property
     def done(self) -> bool:
@@ -231,7 +255,11 @@ class SlideSession:
         unlike = sum(c.unlike_training for c in self.cells.values())
         if total and unlike / total > UNLIKE_SHARE:
             warnings.append(unlike_message(unlike / total))
-        return CountStatus(counts, total, self.target, pct, warnings)
+        provisional: dict[str, int] = {}
+        for c in self.cells.values():
+            if c.unlike_training and not c.corrected:  # a reviewer's class is not provisional
+                provisional[c.label] = provisional.get(c.label, 0) + 1
+        return CountStatus(counts, total, self.target, pct, warnings, provisional)
 
     # -- export ----------------------------------------------------------------------------
     def csv_text(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from micro_app.core.geometry import Box
-from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED, CellResult, FrameResult
+from micro_app.core.results import ATYPICAL, UNCLASSIFIED, UNIDENTIFIED, CellResult, FrameResult
 
 
 @dataclass
@@ -48,6 +48,11 @@ class Track:
         return {k: v / total for k, v in self.prob_sum.items()} if total else {}
 
     def label(self, threshold: float) -> str:
+        """``atypical`` when the open-set check flagged the cell in at least half of its
+        frames; else the class with the highest summed probability (``unidentified`` below
+        the threshold)."""
+        if 2 * self.label_votes.get(ATYPICAL, 0) >= max(1, sum(self.label_votes.values())):
+            return ATYPICAL
         probs = self.probabilities
         if not probs:
             return max(self.label_votes, key=lambda k: self.label_votes[k], default=UNCLASSIFIED)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import Version, list_versions
+from micro_app.adapt.setup import MicroscopeSetup
 from micro_app.adapt.teach import TeachConfig
 from micro_app.core.errors import MicroAppError, ModelPackageError
 from micro_app.core.frame import Frame
@@ -24,6 +25,7 @@ from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage, default_model_dir
 from micro_app.core.session import LiveSession
 from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
+from micro_app.gui.setup_dialog import SetupDialog
 from micro_app.gui.teach_dialog import TeachDialog, remember
 from micro_app.gui.versions_dialog import VersionsDialog
 
@@ -40,6 +42,10 @@ class Host(Protocol):
     def load_model(self, folder: str) -> None: ...
 
     def refresh_count(self) -> None: ...
+
+    def microscope_key(self) -> str: ...
+
+    def remember_microscope(self, folder: str) -> None: ...
 
 
 class AdaptActions(QObject):
@@ -62,6 +68,7 @@ class AdaptActions(QObject):
 
     def install(self, menu: QMenu) -> None:
         for text, key, slot in (
+            ("Set up this microscope…", "Ctrl+Shift+S", self.setup),
             ("Calibrate to this microscope…", "Ctrl+K", self.calibrate),
             ("Teach from corrections…", "Ctrl+T", self.teach),
             ("Model versions…", "Ctrl+Shift+M", self.versions),
@@ -104,7 +111,34 @@ class AdaptActions(QObject):
                 f"{self.store.root} is writable"
             )
 
-    # -- the three dialogs --------------------------------------------------------------
+    # -- the dialogs --------------------------------------------------------------------
+    def setup(self) -> QDialog | None:
+        """The guided set-up: collect, calibrate, confirm classes, teach, use; the result is
+        remembered for this microscope."""
+        package = self._package()
+        if package is None:
+            return None
+        try:
+            job = MicroscopeSetup(
+                package,
+                self.session.engine.derive(fresh_scale=True),
+                self.host.microscope_key(),
+                store=self.store,
+                library_root=self.library_root,
+                teach_config=self.teach_config,
+            )
+        except MicroAppError as exc:
+            self.host.show_error(str(exc))
+            return None
+
+        def frame() -> Frame | None:
+            latest = self.session.latest_frame()
+            return None if latest is None else latest[1]
+
+        dialog = self._open(SetupDialog(job, frame, self.window))
+        dialog.use_model.connect(self.host.remember_microscope)  # type: ignore[attr-defined]
+        return dialog
+
     def calibrate(self) -> QDialog | None:
         package = self._package()
         if package is None:

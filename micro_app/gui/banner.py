@@ -35,3 +35,35 @@ class ErrorBanner(QWidget):
 
     def text(self) -> str:
         return self.label.text()
+
+
+class UnlikeNote(QWidget):
+    """The calm amber line shown while the cells look unlike the model's training images,
+    with the way out: set the model up for this microscope."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setStyleSheet("background:#fef7e0;color:#8a4b00;padding:6px;border-radius:4px")
+        self.setup_button = QPushButton("Set up this microscope…")
+        self.setup_button.setToolTip(
+            "About ten minutes: collect fields, calibrate, confirm some cells, teach"
+        )
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.setup_button)
+        self.hide()
+
+    def show_note(self, text: str | None) -> None:
+        if text is None:
+            self.hide()
+            return
+        self.label.setText(
+            text + " Cells are shown and counted as provisional (a '?', no percentage)."
+        )
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""

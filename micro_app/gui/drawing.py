@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from micro_app.core.overlay import class_colour, draw_scale_bar
-from micro_app.core.results import UNCLASSIFIED
+from micro_app.core.overlay import cell_text, class_colour, draw_scale_bar
 from micro_app.core.session import LiveUpdate
 from micro_app.gui.overlay_items import DrawnCell
 
@@ -32,12 +31,12 @@ def frame_image(u: LiveUpdate, overlay: bool, mask: bool) -> np.ndarray:
 def drawn_cells(u: LiveUpdate, selected: int | None) -> list[DrawnCell]:
     """One box and label per cell. A counted cell shows its label on the slide (its vote
     over frames, or the reviewer's correction): the differential counts exactly that. A
-    cell not yet counted shows this frame's label and confidence."""
+    cell not yet counted shows this frame's label and confidence; a provisional one (unlike
+    the training images) a question mark instead, and a dashed box."""
     classes = u.result.model["classes"] if u.result.model else None
     out = []
     for i, (cell, label) in enumerate(zip(u.result.cells, u.labels, strict=True)):
-        plain = u.counted[i] or label == UNCLASSIFIED
-        text = label if plain else f"{label} {cell.confidence:.0%}"
+        text = cell_text(label, cell.confidence, provisional=cell.provisional, counted=u.counted[i])
         b = cell.box
         out.append(
             DrawnCell(
@@ -45,6 +44,7 @@ def drawn_cells(u: LiveUpdate, selected: int | None) -> list[DrawnCell]:
                 text,
                 class_colour(label, classes),
                 selected=selected == i,
+                provisional=cell.provisional,
             )
         )
     return out

@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
 from micro_app import __version__
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import library_dir
+from micro_app.adapt.setup import microscope_key
 from micro_app.core.appearance import UnlikeMonitor
 from micro_app.core.session import ErrorEvent, LiveUpdate, ModelState, SessionStatus
 from micro_app.core.settings import AppSettings, save_settings
 from micro_app.gui.adapt_actions import AdaptActions
-from micro_app.gui.banner import ErrorBanner
+from micro_app.gui.banner import ErrorBanner, UnlikeNote
 from micro_app.gui.controls import ControlsPanel
 from micro_app.gui.drawing import drawn_cells, frame_image
 from micro_app.gui.gallery import Gallery
@@ -116,12 +117,7 @@ class MainWindow(QMainWindow, SettingsActions):
         self.view = LiveView()
         self.banner = ErrorBanner()
         # amber, not red: the input differs from the training images (stain, camera, scale)
-        self.input_note = QLabel()
-        self.input_note.setWordWrap(True)
-        self.input_note.setStyleSheet(
-            "background:#fef7e0;color:#8a4b00;padding:6px;border-radius:4px"
-        )
-        self.input_note.hide()
+        self.input_note = UnlikeNote()
         self.gallery = Gallery()
         self.gallery.folder = self.snapshot_dir
         central = QWidget()
@@ -156,6 +152,7 @@ class MainWindow(QMainWindow, SettingsActions):
         q.update_ready.connect(self._on_update)
         q.status_changed.connect(self._on_status)
         q.error.connect(self._on_error)
+        self.input_note.setup_button.clicked.connect(self.adapt.setup)
         self.view.hovered.connect(self.review.hover)
         self.view.clicked.connect(self.review.click)
         k = self.controls
@@ -219,9 +216,10 @@ class MainWindow(QMainWindow, SettingsActions):
     def _on_update(self, update: LiveUpdate) -> None:
         self.review.set_update(update)
         note = self._unlike.update(update.result.unlike_share)
-        if note != (None if self.input_note.isHidden() else self.input_note.text()):
-            self.input_note.setText(note or "")
-            self.input_note.setVisible(note is not None)
+        if (note is None) != self.input_note.isHidden() or (
+            note is not None and not self.input_note.text().startswith(note)
+        ):
+            self.input_note.show_note(note)
         self._redraw()
         self.results.show_count(update.count)
 
@@ -288,6 +286,22 @@ class MainWindow(QMainWindow, SettingsActions):
         elif status.model_state is ModelState.FAILED:
             self._loading = None
         self._update_status()
+
+    def microscope_key(self) -> str:
+        """This microscope: the camera's name and the objective in use."""
+        return microscope_key(self.session.status().source, self.settings.objective)
+
+    def remember_microscope(self, folder: str) -> None:
+        """The model just set up is the one for this microscope from now on."""
+        scopes = {**self.settings.microscopes, self.microscope_key(): folder}
+        self.settings = replace(self.settings, microscopes=scopes)
+
+    def switch_for_microscope(self) -> None:
+        """Another camera or objective: its own model, when one was set up for it."""
+        folder = self.settings.microscopes.get(self.microscope_key())
+        if folder and folder != self.model_path and folder != self._loading:
+            self.say(f"switching to the model set up for {self.microscope_key()}")
+            self.load_model(folder)
 
     def _model_view(self) -> None:
         clf = self.session.engine.classifier

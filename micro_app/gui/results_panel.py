@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from micro_app.core.results import CellResult
+from micro_app.core.results import SHOWN, CellResult
 from micro_app.core.slide import CountStatus
 
 HISTORY = 300
@@ -135,11 +135,18 @@ class ResultsPanel(QWidget):
         labels = self.classes + sorted(k for k in status.counts if k not in self.classes)
         self.table.setRowCount(len(labels))
         for r, label in enumerate(labels):
-            self.table.setItem(r, 0, QTableWidgetItem(label))
-            self.table.setItem(r, 1, QTableWidgetItem(str(status.counts.get(label, 0))))
+            self.table.setItem(r, 0, QTableWidgetItem(SHOWN.get(label, label)))
+            n, p = status.counts.get(label, 0), status.provisional.get(label, 0)
+            item = QTableWidgetItem(f"{n} ({p} provisional)" if p else str(n))
+            if p:
+                item.setToolTip("unlike the model's training images: the class may be wrong")
+            self.table.setItem(r, 1, item)
             pct = status.percentages.get(label, 0.0)
             self.table.setItem(r, 2, QTableWidgetItem(f"{pct:.1f}"))
-        text = "\n".join(status.warnings)
+        lines = status.warnings + (
+            [status.provisional_line() or ""] if status.n_provisional else []
+        )
+        text = "\n".join(lines)
         if status.done:
             text = (text + "\n" if text else "") + f"Target of {status.target} cells reached."
         self.warning.setText(text)

@@ -36,6 +36,9 @@ class SettingsActions:
     def _redraw(self) -> None:
         raise NotImplementedError
 
+    def switch_for_microscope(self) -> None:
+        raise NotImplementedError
+
     # -- settings that change the engine ---------------------------------------------------------
     def _preprocess_changed(self, params: Any) -> None:
         self.settings = replace(self.settings, preprocess=params)
@@ -50,6 +53,7 @@ class SettingsActions:
     def _choose_objective(self, name: str) -> None:
         self.settings = replace(self.settings, objective=name or None)
         self.session.set_scale(self.settings.um_per_px())
+        self.switch_for_microscope()
 
     def calibrate(self) -> None:
         if self.review.update is None:
@@ -96,6 +100,7 @@ class SettingsActions:
         self.settings = replace(self.settings, source=spec)
         self._props_shown = False
         self.session.set_source(source)
+        self.switch_for_microscope()
         entries = [
             (self.controls.source_combo.itemText(i), self.controls.source_combo.itemData(i))
             for i in range(self.controls.source_combo.count() - 1)

@@ -87,8 +87,20 @@ class Classifier:
         self._head = package.head
         h, w = self.card.input_size
         model = package.model
+        self._binary = self._head is None and int(model.output_shape[-1]) == 1
+        # the penultimate features too, for the open-set check (``core.openset``)
+        self.gives_features = (
+            backend == "keras" and self._head is None and "open_set" in self.card.extra
+        )
         if backend == "keras":
             spec = tf.TensorSpec(shape=(None, h, w, 3), dtype=tf.float32)
+            if self.gives_features:
+                import keras
+
+                from micro_app.core.models.architectures._common import PREDICTIONS
+
+                both = keras.Model(model.inputs, [model.output, model.get_layer(PREDICTIONS).input])
+                model = both
             self._fn: Any = tf.function(lambda x: model(x, training=False), input_signature=[spec])
             self.device = describe_device()
         else:
@@ -96,7 +108,6 @@ class Classifier:
 
             self._fn = open_runner(package.path, self.card, backend)
             self.device = f"CPU ({backend})"
-        self._binary = self._head is None and int(model.output_shape[-1]) == 1
         log.info("model %s %s on %s", self.card.name, self.card.version, self.device)
 
     @property
@@ -105,17 +116,26 @@ class Classifier:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """``(N, C)`` float32 probabilities; an empty batch gives ``(0, C)``."""
+        return self.predict_full(images)[0]
+
+    def predict_full(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities, and the penultimate features when ``gives_features``."""
         n_cls = len(self.card.classes)
         if len(images) == 0:
-            return np.zeros((0, n_cls), np.float32)
+            return np.zeros((0, n_cls), np.float32), None
         x = prepare_batch(images, self.card)
-        y = np.asarray(self._fn(x), dtype=np.float32)
+        out = self._fn(x)
+        feats = None
+        if self.gives_features:
+            out, feats = out
+            feats = np.asarray(feats, dtype=np.float32)
+        y = np.asarray(out, dtype=np.float32)
         if self._head is not None:
             y = self._head.predict_proba(y)
         if self._binary:
             p = y.reshape(-1)
             y = np.stack([1.0 - p, p], axis=1)
-        return apply_temperature(y, self.card.temperature)
+        return apply_temperature(y, self.card.temperature), feats
 
     def warm_up(self) -> None:
         """Trace the graph once so the first live frame is not slow."""

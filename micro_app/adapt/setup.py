@@ -1,0 +1,221 @@
+"""Set up a model for one microscope, guided, in about ten minutes (the window's "Set up
+this microscope" and its tests drive this; no Qt here):
+
+1. collect fields while the technician moves the slide (or add a folder of fields);
+2. calibrate without labels on their cells (``microscope.calibrate``: batch-norm and the
+   unlike-the-training-images check re-based on this microscope);
+3. the calibrated model suggests a class for every collected cell; sorted by suggested
+   class, the technician confirms or corrects each (one key or click per cell), until
+   each class has about ``per_class`` cells;
+4. teach the calibrated model those cells (``teach.teach``): every fourth labelled cell of
+   a class, from the third on, is held back and never trained on; before and after are
+   scored on those;
+5. use it: the window remembers the model for this microscope (camera + objective).
+
+Every labelled cell is also kept in the lab's labelled-cell store for later teaching.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from micro_app.adapt.labelled import LabelledSet, LabelledStore, _as_set, split_for
+from micro_app.adapt.library import NewVersion
+from micro_app.adapt.microscope import MIN_CELLS, calibrate
+from micro_app.adapt.teach import MIN_TRAIN_CELLS, TeachConfig, teach
+from micro_app.core.engine import Engine
+from micro_app.core.errors import InputError
+from micro_app.core.models.classifier import Classifier
+from micro_app.core.models.package import ModelPackage, load_package
+
+SKIP = "not a white cell"  # a located thing that is no white cell: not taught
+PER_CLASS = 10
+Progress = Callable[[str, float], None]
+
+
+def microscope_key(camera: str, objective: str | None) -> str:
+    """How a set-up is remembered: the camera's name and the objective in use."""
+    return f"{camera} | {objective or 'no objective set'}"
+
+
+@dataclass
+class Suggestion:
+    crop: np.ndarray  # the cell as the model sees it
+    field: int  # which collected field it came from
+    predicted: str  # the calibrated model's class for it
+    confidence: float
+    label: str | None = None  # what the technician said: a class, SKIP, or None (not yet)
+
+
+class MicroscopeSetup:
+    def __init__(
+        self,
+        parent: ModelPackage,
+        engine: Engine,
+        microscope: str,
+        *,
+        store: LabelledStore | None = None,
+        library_root: Path | None = None,
+        per_class: int = PER_CLASS,
+        teach_config: TeachConfig | None = None,
+    ) -> None:
+        """``engine``: cuts cells as the live view does; give it its own scale estimate
+        (``Engine.derive(fresh_scale=True)``) so the live view's is left alone."""
+        if parent.card.scope != "cell":
+            raise InputError("setting up a microscope adapts cell models: choose a cell model")
+        self.parent = parent
+        self.engine = engine
+        self.microscope = microscope
+        self.store = store
+        self.library_root = library_root
+        self.per_class = per_class
+        self.teach_config = teach_config or TeachConfig()
+        self.crops: list[np.ndarray] = []
+        self.crop_field: list[int] = []
+        self.fields = 0
+        self.calibrated: NewVersion | None = None
+        self.suggestions: list[Suggestion] = []
+        self.taught: NewVersion | None = None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.parent.card.classes
+
+    # -- 1. fields ------------------------------------------------------------------------
+    def add_field(self, image: np.ndarray) -> int:
+        """Cut the white cells of one field; returns how many."""
+        crops = self.engine.crops(image)
+        self.crops.extend(crops)
+        self.crop_field.extend([self.fields] * len(crops))
+        self.fields += 1
+        return len(crops)
+
+    @property
+    def can_calibrate(self) -> bool:
+        return len(self.crops) >= MIN_CELLS
+
+    # -- 2. calibrate, then suggest ---------------------------------------------------------
+    def calibrate(self, progress: Progress | None = None) -> NewVersion:
+        crops = np.stack(self.crops) if self.crops else np.zeros((0, 1, 1, 3), np.uint8)
+        say = progress or (lambda _t, _s: None)
+        self.calibrated = calibrate(
+            self.parent,
+            crops,
+            n_images=self.fields,
+            library_root=self.library_root,
+            progress=lambda t, s: say(t, 0.8 * s),
+        )
+        say("the calibrated model suggests a class for each cell", 0.85)
+        self.suggestions = self._suggest(load_package(self.calibrated.package), crops)
+        say("done", 1.0)
+        return self.calibrated
+
+    def _suggest(self, pkg: ModelPackage, crops: np.ndarray) -> list[Suggestion]:
+        clf = Classifier(pkg)
+        probs = (
+            np.concatenate([clf.predict(crops[i : i + 64]) for i in range(0, len(crops), 64)])
+            if len(crops)
+            else np.zeros((0, len(self.classes)))
+        )
+        out = [
+            Suggestion(crop, self.crop_field[i], self.classes[int(p.argmax())], float(p.max()))
+            for i, (crop, p) in enumerate(zip(crops, probs, strict=True))
+        ]
+        # grouped by suggested class, the surest first: a technician confirms runs quickly
+        order = {c: k for k, c in enumerate(self.classes)}
+        return sorted(out, key=lambda s: (order[s.predicted], -s.confidence))
+
+    # -- 3. confirm or correct ----------------------------------------------------------------
+    def label(self, index: int, label: str) -> None:
+        if label != SKIP and label not in self.classes:
+            raise InputError(f"{label!r} is not a class of this model: {', '.join(self.classes)}")
+        self.suggestions[index].label = label
+
+    def confirm(self, index: int) -> None:
+        self.label(index, self.suggestions[index].predicted)
+
+    def counts(self) -> dict[str, int]:
+        """Labelled cells per class so far."""
+        out = dict.fromkeys(self.classes, 0)
+        for s in self.suggestions:
+            if s.label in out:
+                out[s.label] += 1
+        return out
+
+    def wanted(self) -> dict[str, int]:
+        """Per class, how many more labels reach ``per_class`` (0 once reached)."""
+        return {c: max(0, self.per_class - n) for c, n in self.counts().items()}
+
+    def next_unlabelled(self, after: int = -1) -> int | None:
+        for i in range(after + 1, len(self.suggestions)):
+            if self.suggestions[i].label is None:
+                return i
+        return None
+
+    @property
+    def can_teach(self) -> bool:
+        return self.calibrated is not None and sum(self.counts().values()) >= MIN_TRAIN_CELLS
+
+    def labelled_set(self) -> LabelledSet:
+        """This set-up's labels, split as the store splits: every fourth cell of a class,
+        from the third on, is held back."""
+        labels, splits, images = [], [], []
+        seen: dict[str, int] = {}
+        for s in self.suggestions:
+            if s.label is None or s.label == SKIP:
+                continue
+            k = seen.get(s.label, 0)
+            seen[s.label] = k + 1
+            labels.append(s.label)
+            splits.append(split_for(k))
+            images.append(s.crop)
+        size = self.parent.card.input_size
+        return _as_set(labels, splits, images, self.classes, size)
+
+    # -- 4. teach --------------------------------------------------------------------------------
+    def teach(
+        self, progress: Progress | None = None, cancel: threading.Event | None = None
+    ) -> NewVersion:
+        if self.calibrated is None:
+            raise InputError("calibrate first: teaching starts from the calibrated model")
+        self._keep_labels()
+        self.taught = teach(
+            load_package(self.calibrated.package),
+            self.labelled_set(),
+            config=self.teach_config,
+            library_root=self.library_root,
+            progress=progress,
+            cancel=cancel,
+            before_package=self.parent,
+        )
+        return self.taught
+
+    def _keep_labels(self) -> None:
+        if self.store is None:
+            return
+        run = self.calibrated.version if self.calibrated else ""
+        for i, s in enumerate(self.suggestions):
+            if s.label is None or s.label == SKIP:
+                continue
+            self.store.add(
+                s.crop,
+                s.label,
+                source="confirmed" if s.label == s.predicted else "correction",
+                predicted=s.predicted,
+                slide=f"set-up of {self.microscope}",
+                model=f"{self.parent.card.name} {self.parent.card.version}",
+                key=f"setup:{self.microscope}:{run}#{i}",
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """Before and after on the held-back cells, as the teach report has them."""
+        if self.taught is None:
+            return {}
+        r = self.taught.report
+        return {"before": r["before"], "after": r["after"], "package": str(self.taught.package)}
