@@ -187,7 +187,7 @@ def test_a_model_that_fails_to_load_is_said_and_the_previous_one_stays(
 
     window = make_window(qtbot, tmp_path, "demo", tiny_package)
 
-    def broken(folder: object) -> None:
+    def broken(folder: object, **_: object) -> None:
         raise ZeroDivisionError("a bug while loading")
 
     monkeypatch.setattr(models, "load_package", broken)

@@ -31,6 +31,7 @@ from micro_app.core.models.classifier import prepare_batch
 from micro_app.core.models.package import ModelPackage, load_package, save_package
 from micro_app.core.models.replay import REPLAY_FILE
 from micro_app.core.stain import StainReference
+from micro_app.training.export import export_beside_keras
 
 log = logging.getLogger("micro_app")
 MIN_CELLS = 20  # fewer cells give batch statistics too noisy to trust
@@ -128,8 +129,10 @@ def calibrate(
     )
     say("writing the package", 0.85)
     save_derived(work.model, new_card, target, parent.path)
-    say("re-fitting the check for cells unlike every class", 0.92)
+    say("re-fitting the check for cells unlike every class", 0.9)
     refit_open_set(target, seed=seed)
+    say("adding ONNX weights", 0.95)
+    export_beside_keras(target, lambda text: log.info("%s", text))
     say("done", 1.0)
     log.info(
         "calibrated %s on %d cells of %d images -> %s", card.name, len(crops), n_images, target

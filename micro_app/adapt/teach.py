@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from micro_app.core.models.classifier import Classifier
 from micro_app.core.models.package import ModelPackage, load_package
 from micro_app.core.models.replay import ReplaySet, load_replay, pick
 from micro_app.core.results import UNIDENTIFIED
+from micro_app.training.export import export_beside_keras
 
 log = logging.getLogger("micro_app")
 MIN_TRAIN_CELLS = 4
@@ -150,7 +151,8 @@ def teach(
     model, history = _fit(work.model, card, cells, replay_train, cfg, say, cancel)
     seconds = time.perf_counter() - t0
     say("scoring the new model on the held-back cells", 0.92)
-    child = ModelPackage(path=parent.path, card=card, model=model)
+    # the new weights exist only in memory: no weights file of the parent's may stand in
+    child = ModelPackage(path=parent.path, card=replace(card, weights={}), model=model)
     after_clf = Classifier(child)
     after = score_cells(after_clf, cells.holdout_images, cells.holdout_labels, threshold)
     after_replay = score_cells(after_clf, replay_hold.images, replay_hold.labels, threshold)
@@ -179,6 +181,8 @@ def teach(
     say("writing the package", 0.95)
     save_derived(model, new_card, target, parent.path)
     refit_open_set(target, cells.train_images, cells.train_labels, seed=cfg.seed)
+    say("adding ONNX weights", 0.97)
+    export_beside_keras(target, lambda text: log.info("%s", text))
     say("done", 1.0)
     return library.NewVersion(target, version, adaptation)
 

@@ -73,13 +73,17 @@ class Engine:
         params: EngineParams | None = None,
         *,
         smooth_scale: bool = False,
+        backend: str = "auto",
+        on_message: Callable[[str], None] | None = None,
     ) -> None:
         """``smooth_scale``: for a live stream of one slide, use the median of the recent
-        red-cell scale estimates instead of each frame's own (which jitters by ~10%)."""
+        red-cell scale estimates instead of each frame's own (which jitters by ~10%).
+        ``backend``: where the model runs (``runtime.BACKENDS``); ``on_message``: hears a
+        device that failed and the one that took over."""
         self.preprocess = preprocess or PreprocessParams()
         self.locate = locate or LocateParams()
         self.params = params or EngineParams()
-        self.classifier = Classifier(package) if package is not None else None
+        self.classifier = Classifier(package, backend, on_message) if package is not None else None
         self._scales: deque[float] | None = deque(maxlen=31) if smooth_scale else None
         card = package.card if package is not None else None
         self._appearance = (

@@ -18,6 +18,7 @@ from micro_app.core.atomic import atomic_write_json
 from micro_app.core.engine import EngineParams
 from micro_app.core.errors import SettingsError
 from micro_app.core.locate import LocateParams
+from micro_app.core.models.runtime.names import BACKENDS
 from micro_app.core.paths import config_dir, data_dir, log_dir  # noqa: F401 (re-exported)
 from micro_app.core.preprocess import PreprocessParams
 from micro_app.core.slide import DEFAULT_WATCH
@@ -42,6 +43,7 @@ class AppSettings:
     watch: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WATCH))
     # the model set up for each microscope ("camera | objective" -> package folder)
     microscopes: dict[str, str] = field(default_factory=dict)
+    backend: str = "auto"  # where the model runs: auto (ONNX Runtime if possible), onnx, tensorflow
 
     def __post_init__(self) -> None:
         if self.differential_target not in (100, 200, 400):
@@ -57,6 +59,10 @@ class AppSettings:
         for name, scale in self.objectives.items():
             if not isinstance(scale, (int, float)) or not 0 < scale < 100:
                 raise SettingsError(f"objective {name!r} has an invalid µm per pixel: {scale!r}")
+        if self.backend not in BACKENDS:
+            raise SettingsError(
+                f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"
+            )
         if not isinstance(self.microscopes, dict):
             raise SettingsError(
                 f"microscopes must map a microscope to a model folder, got {self.microscopes!r}"
@@ -84,6 +90,7 @@ class AppSettings:
             "differential_target": self.differential_target,
             "watch": dict(self.watch),
             "microscopes": dict(self.microscopes),
+            "backend": self.backend,
         }
 
     @classmethod

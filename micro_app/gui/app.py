@@ -41,6 +41,7 @@ def run_window(
     model: Path | None,
     screenshot: Path | None = None,
     quit_after: float | None = None,
+    backend: str | None = None,
 ) -> int:
     if not has_display():
         print(NO_DISPLAY, file=sys.stderr)
@@ -48,6 +49,7 @@ def run_window(
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from micro_app.adapt.setup import microscope_key
     from micro_app.core.engine import Engine, EngineParams
     from micro_app.core.errors import MicroAppError
     from micro_app.core.models import default_model_dir
@@ -81,6 +83,8 @@ def run_window(
         )
     except MicroAppError as exc:  # said in the window; the user picks another source there
         frames, problem = None, str(exc)
+    if backend is not None:
+        settings = settings.with_changes(backend=backend)
     sink = FolderSink(snapshots)
     session = LiveSession(
         frames,
@@ -88,6 +92,7 @@ def run_window(
         SlideCounter(settings.differential_target, engine.threshold, settings.watch),
         [sink],
     )
+    session.backend = settings.backend
     qt = QtSession(session)
     window = MainWindow(
         settings.with_changes(source=spec),
@@ -101,8 +106,12 @@ def run_window(
     qt.start()
     if problem is not None:
         window.show_error(problem)
+    scope = settings.microscopes.get(microscope_key(session.status().source, settings.objective))
     folder = (
-        model or (Path(settings.model_dir) if settings.model_dir else None) or default_model_dir()
+        model
+        or (Path(scope) if scope else None)
+        or (Path(settings.model_dir) if settings.model_dir else None)
+        or default_model_dir()
     )
     if folder is not None:
         window.load_model(str(folder))  # on a worker thread: the window is up at once

@@ -60,6 +60,13 @@ class LabelledSlider(QWidget):
         self.changed.emit(self.value())
 
 
+BACKEND_CHOICES = (
+    ("Automatic (fastest available)", "auto"),
+    ("ONNX Runtime", "onnx"),
+    ("TensorFlow", "tensorflow"),
+)
+
+
 class ControlsPanel(QWidget):
     source_chosen = Signal(str)  # "demo", "camera:N", or "open" (ask for a path)
     resolution_chosen = Signal(int, int)
@@ -71,6 +78,7 @@ class ControlsPanel(QWidget):
     mask_toggled = Signal(bool)
     objective_chosen = Signal(str)
     calibrate_requested = Signal()
+    backend_chosen = Signal(str)  # "auto", "onnx" or "tensorflow"
 
     def __init__(self, preprocess: PreprocessParams, threshold: float) -> None:
         super().__init__()
@@ -208,12 +216,26 @@ class ControlsPanel(QWidget):
         self.card_view.setMaximumHeight(130)
         col.addWidget(self.card_view)
         form = QFormLayout()
+        self.backend = QComboBox()
+        for label, name in BACKEND_CHOICES:
+            self.backend.addItem(label, name)
+        self.backend.setToolTip(
+            "Where the model runs. Automatic: ONNX Runtime on the best device this PC has "
+            "(NVIDIA, DirectML or CoreML GPU, else CPU) when the model has ONNX weights"
+        )
+        self.backend.activated.connect(
+            lambda _: self.backend_chosen.emit(str(self.backend.currentData()))
+        )
+        form.addRow("Run on", self.backend)
         self.threshold = LabelledSlider(0, 1, threshold, scale=100, fmt="{:.2f}")
         self.threshold.setToolTip("Below this confidence a cell is reported as 'unidentified'")
         self.threshold.changed.connect(self.threshold_changed)
         form.addRow("Confidence", self.threshold)
         col.addLayout(form)
         return box
+
+    def set_backend(self, name: str) -> None:
+        self.backend.setCurrentIndex(max(0, self.backend.findData(name)))
 
     def show_model(self, card: dict[str, Any] | None, path: str = "") -> None:
         if card is None:

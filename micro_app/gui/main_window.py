@@ -8,6 +8,8 @@ slide report. Counting, model loading and error relaying live in the session.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from micro_app import __version__
+from micro_app import LAUNCHED, __version__
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import library_dir
 from micro_app.adapt.setup import microscope_key
 from micro_app.core.appearance import UnlikeMonitor
+from micro_app.core.atomic import atomic_write_json
 from micro_app.core.session import ErrorEvent, LiveUpdate, ModelState, SessionStatus
 from micro_app.core.settings import AppSettings, save_settings
 from micro_app.gui.adapt_actions import AdaptActions
@@ -84,6 +87,7 @@ class MainWindow(QMainWindow, SettingsActions):
         self.show_mask = False
         self._props_shown = False
         self._loading: str | None = None  # a model folder the session is loading
+        self.first_cell_s: float | None = None  # launch to the first classified cell shown
         self._unlike = UnlikeMonitor()
         self.setWindowTitle("micro_app")
         self.resize(1600, 1000)
@@ -129,6 +133,7 @@ class MainWindow(QMainWindow, SettingsActions):
         self.controls = ControlsPanel(self.settings.preprocess, self.session.engine.threshold)
         self.controls.set_sources(sources, self.settings.source)
         self.controls.set_objectives(self.settings.objectives, self.settings.objective)
+        self.controls.set_backend(self.settings.backend)
         self.results = ResultsPanel(self.settings.differential_target)
         for title, widget, area in (
             ("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -162,6 +167,7 @@ class MainWindow(QMainWindow, SettingsActions):
         k.preprocess_changed.connect(self._preprocess_changed)
         k.threshold_changed.connect(self._threshold_changed)
         k.model_requested.connect(self.choose_model)
+        k.backend_chosen.connect(self._choose_backend)
         k.overlay_toggled.connect(self._set_overlay)
         k.mask_toggled.connect(self._set_mask)
         k.objective_chosen.connect(self._choose_objective)
@@ -214,6 +220,9 @@ class MainWindow(QMainWindow, SettingsActions):
             self.view.show_cells([])
 
     def _on_update(self, update: LiveUpdate) -> None:
+        if self.first_cell_s is None and update.result.model and update.result.cells:
+            self.first_cell_s = time.perf_counter() - LAUNCHED
+            log.info("first classified cell shown %.2f s after launch", self.first_cell_s)
         self.review.set_update(update)
         note = self._unlike.update(update.result.unlike_share)
         if (note is None) != self.input_note.isHidden() or (
@@ -274,6 +283,15 @@ class MainWindow(QMainWindow, SettingsActions):
         self._loading = folder
         self.session.load_model(folder)
 
+    def _choose_backend(self, name: str) -> None:
+        """Run the model elsewhere: reloaded on the jobs thread; the status bar says where."""
+        self.settings = replace(self.settings, backend=name)
+        folder = self.model_path or None
+        self.session.backend = name
+        if folder:
+            self._loading = folder
+            self.session.load_model(folder, name)
+
     def _on_status(self, status: SessionStatus) -> None:
         if status.model_state is ModelState.READY and self._loading:
             self.model_path, self._loading = self._loading, None
@@ -326,6 +344,22 @@ class MainWindow(QMainWindow, SettingsActions):
         """A message from the window itself (not a worker), shown like worker errors."""
         self.banner.show_error(message)
 
+    def display_report(self) -> dict[str, Any]:
+        """What a user sees of speed: launch to the first classified cell, and the interval
+        between frames on screen while inference runs."""
+        ms = np.array(self.qt.intervals_ms) if self.qt.intervals_ms else np.zeros(1)
+        return {
+            "first_frame_s": self.first_cell_s,
+            "display_fps": float(1000.0 / np.mean(ms)) if ms.any() else 0.0,
+            "frame_interval_ms": {
+                "p50": float(np.percentile(ms, 50)),
+                "p95": float(np.percentile(ms, 95)),
+                "max": float(ms.max()),
+                "frames": len(self.qt.intervals_ms) + 1,
+            },
+            "device": self.session.status().device,
+        }
+
     def about(self) -> None:
         clf = self.session.engine.classifier
         model = f"{clf.card.name} {clf.card.version}" if clf else "none"
@@ -336,6 +370,9 @@ class MainWindow(QMainWindow, SettingsActions):
             self.adapt.dialog.done(0)  # joins a calibration or teaching thread
         self._status_timer.stop()
         self.qt.stop()
+        report = os.environ.get("MICRO_APP_BENCH_OUT")
+        if report:  # ``micro-app bench`` runs the window and reads this
+            atomic_write_json(Path(report), self.display_report())
         try:
             save_settings(self.settings, self.settings_dir)
         except OSError as exc:

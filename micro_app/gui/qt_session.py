@@ -33,6 +33,7 @@ class QtSession(QObject):
         self._update_seq = 0
         self._frames_box = session.frames
         self._shown: deque[float] = deque(maxlen=30)
+        self.intervals_ms: deque[float] = deque(maxlen=5000)  # between frames handed to the view
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -75,7 +76,10 @@ class QtSession(QObject):
         got = box.latest()
         if got is not None and got[0] != self._frame_seq:
             self._frame_seq = got[0]
-            self._shown.append(time.monotonic())
+            now = time.monotonic()
+            if self._shown:
+                self.intervals_ms.append((now - self._shown[-1]) * 1000)
+            self._shown.append(now)
             self.frame_ready.emit(got[1])
         upd = self.session.updates.latest()
         if upd is not None and upd[0] != self._update_seq:

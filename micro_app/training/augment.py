@@ -67,6 +67,7 @@ class Augment(CameraParams):
             "read_noise": (self.read_noise, 30.0),
             "jpeg_min_quality": (self.jpeg_min_quality, 95),
             "camera_min_share": (self.camera_min_share, 1.0),
+            "edge_pad": (self.edge_pad, 0.6),
         }
         for name, (value, top) in checks.items():
             if not isinstance(value, (int, float)) or not 0 <= value <= top:
@@ -114,10 +115,10 @@ class Augment(CameraParams):
             contrast=0.15,
             saturation=0.2,
             hue=0.03,
-            hed_sigma=0.08,
-            hed_bias=0.03,
-            lab_mean=6.0,
-            lab_std=0.15,
+            hed_sigma=0.25,
+            hed_bias=0.05,
+            lab_mean=8.0,
+            lab_std=0.2,
             white_balance=0.1,
             exposure_stops=0.4,
             gamma=0.2,
@@ -127,6 +128,7 @@ class Augment(CameraParams):
             read_noise=3.0,
             jpeg_min_quality=35,
             camera_min_share=0.5,
+            edge_pad=0.3,
         )
 
     def camera_params(self) -> CameraParams:

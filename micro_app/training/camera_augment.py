@@ -14,7 +14,9 @@ Pure numpy/OpenCV functions on one uint8 RGB image with a ``numpy.random.Generat
    a part of the field), defocus (a pillbox kernel), sensor noise (shot noise growing with
    the signal plus read noise);
 4. **the USB/MJPEG link**: JPEG with 4:2:0 chroma subsampling at a random quality;
-5. resize to the model input, as the live view resizes its crops.
+5. **the frame's edge**: half of the crops get a band of background colour along one side,
+   as the app pads a cell cut near the edge of a field;
+6. resize to the model input, as the live view resizes its crops.
 
 Geometry (flips, rotation, the ±20 % scale jitter) stays in ``augment.augment_batch``.
 """
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from micro_app.core.locate import background_colour
 
 # Ruifrok & Johnston's optical-density vectors of haematoxylin, eosin and DAB (one per row,
 # as in scikit-image's ``rgb_from_hed``)
@@ -51,6 +55,9 @@ class CameraParams:
     read_noise: float = 0.0  # plus Gaussian noise of up to this standard deviation
     jpeg_min_quality: int = 0  # JPEG 4:2:0 at a quality between this and 95 (0: none)
     camera_min_share: float = 1.0  # camera resolution as a share of the crop's side
+    # half of the crops cut at the frame's edge: up to this share of the side, on one side,
+    # filled with the background colour, as the app pads a cell near the edge of a field
+    edge_pad: float = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -69,6 +76,7 @@ class CameraParams:
                 self.read_noise,
                 self.jpeg_min_quality,
                 self.camera_min_share < 1.0,
+                self.edge_pad,
             )
         )
 
@@ -155,6 +163,29 @@ def jpeg_420(img: np.ndarray, rng: np.random.Generator, min_quality: int) -> np.
     return img if decoded is None else decoded[..., ::-1]
 
 
+def edge_pad(img: np.ndarray, rng: np.random.Generator, max_share: float) -> np.ndarray:
+    """A band along one side in the slide's background colour, as when the cell lies near
+    the edge of the camera's field and the crop reaches past it (``locate.extract_crops``)."""
+    if rng.random() >= 0.5:
+        return img
+    h, w = img.shape[:2]
+    band = int(rng.uniform(0.0, max_share) * h)
+    if band < 1:
+        return img
+    out = img.copy()
+    colour = np.array(background_colour(img), np.uint8)
+    side = int(rng.integers(0, 4))
+    if side == 0:
+        out[:band] = colour
+    elif side == 1:
+        out[h - band :] = colour
+    elif side == 2:
+        out[:, :band] = colour
+    else:
+        out[:, w - band :] = colour
+    return out
+
+
 def camera_augment(
     img: np.ndarray, p: CameraParams, rng: np.random.Generator, out_size: tuple[int, int]
 ) -> np.ndarray:
@@ -182,6 +213,8 @@ def camera_augment(
         img = sensor_noise(img, rng, p.shot_noise, p.read_noise)
     if p.jpeg_min_quality:
         img = jpeg_420(img, rng, p.jpeg_min_quality)
+    if p.edge_pad:
+        img = edge_pad(img, rng, p.edge_pad)
     h, w = out_size
     if img.shape[:2] != (h, w):
         interp = cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR

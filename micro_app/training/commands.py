@@ -196,8 +196,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--threshold", type=float, help="unidentified threshold (default: the card's)")
     e.add_argument(
         "--backend",
-        default="keras",
-        choices=["keras", "onnx", "onnx_int8", "tflite", "tflite_int8"],
+        default="tensorflow",
+        choices=["auto", "keras", "tensorflow", "onnx", "onnx_int8", "tflite", "tflite_int8"],
+        help="weights to score: tensorflow (Keras), onnx, ... (default tensorflow)",
     )
     e.add_argument("--batch-size", type=int, default=64)
 

@@ -25,9 +25,11 @@ from typing import Any
 import numpy as np
 
 from micro_app.core.errors import ModelPackageError
-from micro_app.core.models.backends import OnnxRunner, TfliteRunner
+from micro_app.core.models.architectures._common import PREDICTIONS
 from micro_app.core.models.classifier import prepare_batch
 from micro_app.core.models.package import ModelPackage, add_weights, load_package
+from micro_app.core.models.runtime.onnx_runtime import OnnxRunner
+from micro_app.core.models.runtime.tflite_runtime import TfliteRunner
 from micro_app.training.split import SPLIT_FILE, read_split
 
 TARGETS = ("onnx", "tflite")
@@ -106,9 +108,17 @@ def export(model_dir: Path | str, to: str, quantize: bool = False) -> dict[str, 
         images, source = check_images(pkg)
         x = prepare_batch(images, pkg.card)
         ref = np.asarray(pkg.model(x, training=False), np.float32)  # also builds the graph
-        convert(pkg.model, to, quantize, out)
+        model = pkg.model
+        if to == "onnx" and "open_set" in pkg.card.extra and pkg.head is None:
+            # the penultimate features as a second output, for the open-set check
+            import keras
+
+            features = model.get_layer(PREDICTIONS).input
+            model = keras.Model(model.inputs, [model.output, features])
+            model(x[:1], training=False)  # Keras exports only a model that has run
+        convert(model, to, quantize, out)
         runner = OnnxRunner(out) if to == "onnx" else TfliteRunner(out)
-        got = np.concatenate([runner(x[i : i + 8]) for i in range(0, len(x), 8)])
+        got = np.concatenate([runner(x[i : i + 8])[0] for i in range(0, len(x), 8)])
         if pkg.head is not None:  # compare what the app reports: class probabilities
             ref, got = pkg.head.predict_proba(ref), pkg.head.predict_proba(got)
         elif ref.shape[-1] == 1:
@@ -134,3 +144,19 @@ def export(model_dir: Path | str, to: str, quantize: bool = False) -> dict[str, 
         "top1_agreement": agree,
         "checked_on": source,
     }
+
+
+def export_beside_keras(model_dir: Path | str, say: Any = print) -> dict[str, Any] | None:
+    """ONNX weights for a package the app just wrote (training, calibration, teaching), so
+    it runs on ONNX Runtime too; checked against Keras like ``export``. Without tf2onnx the
+    package still runs on TensorFlow, and this says so in one line."""
+    try:
+        r = export(model_dir, "onnx")
+    except ModelPackageError as exc:
+        say(f"no ONNX weights for {Path(model_dir).name}: {exc}")
+        return None
+    say(
+        f"ONNX weights beside Keras: same class on {r['top1_agreement']:.0%} of "
+        f"{r['checked_on']}, probabilities within {r['max_abs_diff']:.1e}"
+    )
+    return r

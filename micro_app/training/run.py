@@ -130,6 +130,10 @@ class TrainingRun(KerasFitting):
             shutil.rmtree(work, ignore_errors=True)
         if self.cfg.calibrate:
             self._calibrate(target, data, say)
+        if self.cfg.head is None:
+            from micro_app.training.export import export_beside_keras
+
+            export_beside_keras(target, say)
         metrics = self._score(target, images[te], labels[te], say)
         return TrainResult(target, metrics, history, extra)
 

@@ -1,25 +1,24 @@
-"""Run a model package on a batch of images: the card's preprocessing, then one model call.
+"""Run a model package on a batch of images: the card's preprocessing, then one model call
+on a runner (``runtime``): ONNX Runtime on the best device present when the package has
+ONNX weights, TensorFlow otherwise (a compiled ``tf.function``: a batch of any size runs
+without retracing, about 10x faster than ``model.predict`` on a live frame's few crops).
 
-The Keras model is wrapped in a ``tf.function`` with a fixed input signature, so a batch
-of any size runs the compiled graph (about 10x faster than ``model.predict`` for the small
-batches of a live frame) without retracing. TensorFlow places it on the GPU when it sees
-one; ``device`` says which.
-
-A package with a classical head (SVM, k-NN, ...) runs the Keras model to its features,
-then the numpy head. ``backend="onnx"`` / ``"tflite"`` (and their ``_int8`` forms) run
-the package's converted weights instead of the Keras file.
+A package with a classical head (SVM, k-NN, ...) runs the network to its features, then
+the numpy head. ``backend`` chooses explicitly: ``tensorflow``, ``onnx``, or for scoring
+exports ``onnx_int8``, ``tflite``, ``tflite_int8``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
 from micro_app.core import preprocess as pp
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage
+from micro_app.core.models.runtime import AUTO, Runner, open_runner
 from micro_app.core.stain import StainReference, normalise_stain
 
 log = logging.getLogger("micro_app")
@@ -65,50 +64,29 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def describe_device() -> str:
-    """``"GPU: <name>"`` when TensorFlow sees a GPU, else ``"CPU"``."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return f"GPU: {gpus[0].name}" + (f" (+{len(gpus) - 1})" if len(gpus) > 1 else "")
-    return "CPU"
-
-
 class Classifier:
-    """Probabilities per class for batches of uint8 images, one compiled model call each."""
+    """Probabilities per class for batches of uint8 images, one model call each, on the
+    backend ``runtime.resolve`` picks (ONNX Runtime when the package has ONNX weights)."""
 
-    def __init__(self, package: ModelPackage, backend: str = "keras") -> None:
-        import tensorflow as tf
-
+    def __init__(
+        self,
+        package: ModelPackage,
+        backend: str = AUTO,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
         self.package = package
         self.card = package.card
-        self.backend = backend
         self._head = package.head
-        h, w = self.card.input_size
-        model = package.model
-        self._binary = self._head is None and int(model.output_shape[-1]) == 1
-        # the penultimate features too, for the open-set check (``core.openset``)
-        self.gives_features = (
-            backend == "keras" and self._head is None and "open_set" in self.card.extra
-        )
-        if backend == "keras":
-            spec = tf.TensorSpec(shape=(None, h, w, 3), dtype=tf.float32)
-            if self.gives_features:
-                import keras
-
-                from micro_app.core.models.architectures._common import PREDICTIONS
-
-                both = keras.Model(model.inputs, [model.output, model.get_layer(PREDICTIONS).input])
-                model = both
-            self._fn: Any = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-            self.device = describe_device()
-        else:
-            from micro_app.core.models.backends import open_runner
-
-            self._fn = open_runner(package.path, self.card, backend)
-            self.device = f"CPU ({backend})"
+        self._runner: Runner = open_runner(package, backend, on_message=on_message)
+        self.backend = self._runner.backend
+        # features for the open-set check, when the package has one and the weights give them
+        self.gives_features = self._runner.gives_features
+        self._binary = self._head is None and package.n_outputs == 1
         log.info("model %s %s on %s", self.card.name, self.card.version, self.device)
+
+    @property
+    def device(self) -> str:
+        return self._runner.device
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -123,13 +101,7 @@ class Classifier:
         n_cls = len(self.card.classes)
         if len(images) == 0:
             return np.zeros((0, n_cls), np.float32), None
-        x = prepare_batch(images, self.card)
-        out = self._fn(x)
-        feats = None
-        if self.gives_features:
-            out, feats = out
-            feats = np.asarray(feats, dtype=np.float32)
-        y = np.asarray(out, dtype=np.float32)
+        y, feats = self._runner(prepare_batch(images, self.card))
         if self._head is not None:
             y = self._head.predict_proba(y)
         if self._binary:
@@ -138,6 +110,6 @@ class Classifier:
         return apply_temperature(y, self.card.temperature), feats
 
     def warm_up(self) -> None:
-        """Trace the graph once so the first live frame is not slow."""
+        """Run once so the first live frame is not slow (graph tracing, device set-up)."""
         h, w = self.card.input_size
         self.predict(np.zeros((1, h, w, 3), np.uint8))

@@ -42,14 +42,24 @@ class ModelPackage:
 
     path: Path
     card: ModelCard
-    model: Any  # keras.Model; with a classical head, the model that gives its features
+    # keras.Model; with a classical head, the model that gives its features. None until
+    # needed when the package was opened to run on ONNX Runtime (``keras_model()``).
+    model: Any
     head: ClassicalHead | None = None
 
     @property
     def n_outputs(self) -> int:
         if self.head is not None:
             return len(self.head.classes)
+        if self.model is None:
+            return len(self.card.classes)
         return int(self.model.output_shape[-1])
+
+    def keras_model(self) -> Any:
+        """The Keras model, loaded (safely, checked against the card) on first use."""
+        if self.model is None:
+            self.model = _load_keras(self.path, self.card, self.head)
+        return self.model
 
 
 def default_model_dir() -> Path | None:
@@ -79,12 +89,22 @@ def verify_weights(folder: Path, card: ModelCard, fmt: str = "keras") -> Path:
     return path
 
 
-def load_package(folder: Path | str) -> ModelPackage:
-    """Read the card, verify the weights and load the Keras model safely."""
+def load_package(folder: Path | str, *, keras: bool = True) -> ModelPackage:
+    """Read the card and load the Keras model safely after verifying its sha256.
+    ``keras=False``: the card (and a classical head) only; the model is loaded when first
+    asked for, so a package run on ONNX Runtime never imports TensorFlow."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelPackageError(f"model folder {folder} does not exist: check the path")
     card = ModelCard.read(folder)
+    head = None
+    if "classical" in card.weights:
+        head = load_head(verify_weights(folder, card, "classical"))
+    model = _load_keras(folder, card, head) if keras else None
+    return ModelPackage(path=folder, card=card, model=model, head=head)
+
+
+def _load_keras(folder: Path, card: ModelCard, head: ClassicalHead | None) -> Any:
     weights = verify_weights(folder, card, "keras")
     keras = _keras()
     try:
@@ -95,11 +115,8 @@ def load_package(folder: Path | str) -> ModelPackage:
             f"cannot load {weights.name} ({first[:200]}): the file is corrupt or was made by "
             "an incompatible Keras; re-export the model"
         ) from exc
-    head = None
-    if "classical" in card.weights:
-        head = load_head(verify_weights(folder, card, "classical"))
     check_model_matches_card(model, card, head)
-    return ModelPackage(path=folder, card=card, model=model, head=head)
+    return model
 
 
 def check_model_matches_card(

@@ -79,6 +79,7 @@ class LiveSession:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._jobs_thread: threading.Thread | None = None
         self._stopping = False
+        self.backend = "auto"  # where models loaded by ``load_model`` run
 
     # -- life -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -170,6 +171,11 @@ class LiveSession:
 
         return relay
 
+    def note(self, message: str) -> None:
+        """A one-line notice from a worker that is not a failure (a GPU that failed and the
+        device that took over): an ``error`` event from ``runtime``, so it is shown."""
+        self._relay("runtime")(MicroAppError(message))
+
     def report_error(self, where: str, exc: Exception) -> None:
         """For the session's users (a snapshot that could not be written, ...): the same relay."""
         self._relay(where)(exc)
@@ -220,10 +226,12 @@ class LiveSession:
         self._use_engine(new)
         return new
 
-    def load_model(self, folder: str | Path, backend: str = "keras") -> None:
+    def load_model(self, folder: str | Path, backend: str | None = None) -> None:
         """Load a model package on the jobs thread and swap it in; the status says
         "loading model…", then "model ready" or "model failed: <reason>" (the previous
-        model stays in use)."""
+        model stays in use). ``backend``: where it runs (default: the session's choice)."""
+        if backend is not None:
+            self.backend = backend
         with self._lock:
             self._model_state, self._model_message = ModelState.LOADING, ""
         self.events.status_changed.emit(self.status())
@@ -233,9 +241,15 @@ class LiveSession:
 
             try:
                 base = self.engine
-                package = load_package(folder)
+                package = load_package(folder, keras=False)
                 engine = Engine(
-                    package, base.preprocess, base.locate, base.params, smooth_scale=True
+                    package,
+                    base.preprocess,
+                    base.locate,
+                    base.params,
+                    smooth_scale=True,
+                    backend=self.backend,
+                    on_message=self.note,
                 )
                 if engine.classifier is not None:
                     engine.classifier.warm_up()
