@@ -158,22 +158,28 @@ def load_engine(
     """The engine with the chosen model, the saved one, or the shipped default, on the
     chosen backend (default: the settings', ``auto``)."""
     from micro_app.core.engine import Engine, EngineParams
+    from micro_app.core.errors import MicroAppError
     from micro_app.core.models import default_model_dir, load_package
     from micro_app.core.settings import load_settings
 
     settings = load_settings()
-    folder = (
-        model or (Path(settings.model_dir) if settings.model_dir else None) or default_model_dir()
-    )
+    saved = Path(settings.model_dir) if settings.model_dir else None
+    folder = model or saved or default_model_dir()
     package = None
-    if folder is None:
+    if folder is not None and model is None and folder == saved:
+        try:  # the saved model: a folder moved or deleted since must not block anything
+            package = load_package(folder, keras=False)
+        except MicroAppError as exc:
+            print(f"micro-app: the saved model is unusable ({exc}); using the shipped one")
+            folder = default_model_dir()
+    if package is None and folder is not None:
+        package = load_package(folder, keras=False)
+    if package is None:
         print(
             "micro-app: no model installed; cells are located but not classified "
             "(pass --model DIR to classify them)",
             file=sys.stderr,
         )
-    else:
-        package = load_package(folder, keras=False)
     engine_params = EngineParams(
         threshold=threshold if threshold is not None else settings.engine.threshold,
         um_per_px=um_per_px if um_per_px is not None else settings.um_per_px(),
@@ -213,6 +219,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         f"{len(report.written)} results, {report.n_cells} cells, "
         f"{len(report.failed)} failed -> {args.out}"
     )
+    for note in report.notes:
+        print(f"warning: {note}")
     if report.n_unlike:
         print(
             f"warning: {report.n_unlike} of {len(report.written)} inputs look unlike the model's "

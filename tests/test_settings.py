@@ -27,7 +27,7 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
 def test_invalid_file_is_kept_and_defaults_used(tmp_path: Path) -> None:
     (tmp_path / SETTINGS_FILE).write_text('{"engine": {"threshold": 7}}')
     assert load_settings(tmp_path) == AppSettings()
-    bad = tmp_path / (SETTINGS_FILE + ".bad")
+    (bad,) = tmp_path.glob(SETTINGS_FILE + ".bad-*")  # set aside with the time in its name
     assert json.loads(bad.read_text()) == {"engine": {"threshold": 7}}
 
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
+from micro_app.core.confine import inside, no_link_out
 from micro_app.core.errors import InputError
 from micro_app.core.imageio import list_images, read_image_rgb
 from micro_app.core.models.gradcam import resize_to_input
@@ -109,8 +110,11 @@ class LabelledStore:
         with self._lock:
             return next((c for c in self._cells.values() if key and c.key == key), None)
 
+    def _file(self, cell: LabelledCell) -> Path:
+        return inside(self.root, cell.file, f"cells.json (cell {cell.cell_id})", InputError)
+
     def image(self, cell: LabelledCell) -> np.ndarray:
-        return read_image_rgb(self.root / cell.file)
+        return read_image_rgb(self._file(cell))
 
     def add(
         self,
@@ -166,20 +170,23 @@ class LabelledStore:
                 cell, label=label, file=f"{label}/{cell_id}.png", source=source or cell.source
             )
             if new.file != cell.file:
-                target = self.root / new.file
+                old_path = self._file(cell)  # checked before anything moves
+                target = inside(self.root, new.file, "a new label", InputError)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                (self.root / cell.file).replace(target)
+                old_path.replace(target)
             self._cells[cell_id] = new
             self._save()
         return new
 
     def remove(self, cell_id: str) -> None:
         with self._lock:
-            cell = self._cells.pop(cell_id, None)
+            cell = self._cells.get(cell_id)
             if cell is None:
                 return
+            path = self._file(cell)  # refused before the index changes
+            del self._cells[cell_id]
             self._save()
-            (self.root / cell.file).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
 
     def _save(self) -> None:
         data = {
@@ -205,6 +212,7 @@ def read_labels(root: Path, classes: tuple[str, ...], size: tuple[int, int]) -> 
     labels, splits, images = [], [], []
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
+        no_link_out(root, folder, "the class folder", InputError)
         files = sorted(
             list_images(folder), key=lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
         )

@@ -74,8 +74,11 @@ def list_versions(root: Path | None = None) -> list[Version]:
     if not root.is_dir():
         return []
     out = []
+    base = root.resolve()
     for folder in root.iterdir():
         if not folder.is_dir() or folder.name.startswith(".") or not (folder / CARD_FILE).is_file():
+            continue
+        if folder.is_symlink() or folder.resolve().parent != base:  # a link leading elsewhere
             continue
         try:
             out.append(Version(folder, ModelCard.read(folder)))

@@ -2,6 +2,8 @@
 
 A reader never sees a half-written file, and a crash mid-write leaves the old file intact.
 ``overwrite=False`` never replaces an existing file (snapshots are never overwritten).
+Files get the permissions the user's umask gives new files, not the private 0600 of a
+temporary file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+_UMASK = os.umask(0o022)  # read the process umask once (at import, before any thread)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool = True) -> Path:
@@ -29,6 +35,9 @@ def atomic_write(path: Path, write: Callable[[Path], object], *, overwrite: bool
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); give it the user's normal permissions, so
+        # another user of a shared lab PC can open the exports
+        os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())

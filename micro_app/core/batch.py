@@ -17,7 +17,13 @@ from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError, MicroAppError
 from micro_app.core.export import build_sidecar, encode_png
-from micro_app.core.imageio import expand_inputs, is_video, read_image_rgb
+from micro_app.core.imageio import (
+    expand_inputs,
+    is_video,
+    read_image_rgb,
+    read_tiff_page,
+    tiff_pages,
+)
 from micro_app.core.overlay import draw_overlay
 from micro_app.core.results import FrameResult
 
@@ -30,13 +36,18 @@ class BatchReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     n_cells: int = 0
     n_unlike: int = 0  # results flagged as unlike the model's training images
+    notes: list[str] = field(default_factory=list)  # inputs processed only in part
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
 
-def iter_video_frames(path: Path, every_s: float) -> Iterator[tuple[int, np.ndarray]]:
+def iter_video_frames(
+    path: Path, every_s: float, notes: list[str] | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Every ``every_s`` seconds' frame; a video that ends before the frame count its header
+    promises is noted in ``notes`` (a cut or truncated file), not silently shortened."""
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -55,6 +66,12 @@ def iter_video_frames(path: Path, every_s: float) -> Iterator[tuple[int, np.ndar
             index += 1
         if n_read == 0:
             raise InputError(f"{path} has no decodable frames: convert it to MP4 or AVI")
+        promised = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if notes is not None and promised > 0 and n_read < promised - 1:
+            notes.append(
+                f"{path}: only {n_read} of the {promised} frames its header promises could be "
+                "read (a cut or truncated file); the frames read were classified"
+            )
     finally:
         cap.release()
 
@@ -121,19 +138,27 @@ def classify_paths(
         if on_done:
             on_done(path, result)
 
+    def failed(path: Path, msg: str) -> None:
+        report.failed.append((path, msg))
+        log.warning("skipped %s: %s", path, msg)
+        if on_error:
+            on_error(path, msg)
+
     for path in expand_inputs(paths):
         try:
             if is_video(path):
-                for index, image in iter_video_frames(path, video_every_s):
+                for index, image in iter_video_frames(path, video_every_s, report.notes):
                     emit(path, f"{path.stem}_f{index:06d}", index, image)
+            elif (pages := tiff_pages(path)) > 1:
+                for index in range(pages):  # every page of a multi-page TIFF
+                    emit(path, f"{path.stem}_p{index + 1:03d}", index, read_tiff_page(path, index))
             else:
                 emit(path, path.stem, None, read_image_rgb(path))
         except (MicroAppError, OSError) as exc:
-            msg = str(exc) if isinstance(exc, MicroAppError) else f"{path}: {exc}"
-            report.failed.append((path, msg))
-            log.warning("skipped %s: %s", path, msg)
-            if on_error:
-                on_error(path, msg)
+            failed(path, str(exc) if isinstance(exc, MicroAppError) else f"{path}: {exc}")
+        except Exception as exc:  # one bad input never costs the others; the log has details
+            log.exception("classifying %s failed", path)
+            failed(path, f"{path} could not be processed ({type(exc).__name__}: {exc})"[:300])
     header = [
         "input",
         "frame",

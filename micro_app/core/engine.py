@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.confine import inside
 from micro_app.core.errors import MicroAppError
 from micro_app.core.frame import Frame
 from micro_app.core.geometry import Box
@@ -244,7 +245,8 @@ def _open_set(package: ModelPackage | None) -> OpenSetStats | None:
     if not isinstance(entry, dict):
         return None
     try:
-        return OpenSetStats.load(package.path / str(entry.get("file")), entry.get("sha256"))
+        path = inside(package.path, entry.get("file"), "the card's open-set check")
+        return OpenSetStats.load(path, entry.get("sha256"))
     except MicroAppError as exc:
         log.warning("the open-set check of %s is off: %s", package.card.name, exc)
         return None

@@ -128,6 +128,9 @@ def _disc(diameter_px: float) -> np.ndarray | None:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
+MIN_SIDE = 16  # pixels; a frame narrower than this (or 50 times longer than wide) holds no cell
+
+
 def estimate_um_per_px(image_rgb: np.ndarray) -> float | None:
     """µm per pixel from the red cells of the field, or ``None`` if they give no reliable ruler.
 
@@ -136,7 +139,9 @@ def estimate_um_per_px(image_rgb: np.ndarray) -> float | None:
     measured again at twice the width and kept only if the cells are small there too (under
     50 px across, 25 at the first width).
     """
-    w = image_rgb.shape[1]
+    h, w = image_rgb.shape[:2]
+    if min(h, w) < MIN_SIDE or max(h, w) > 50 * min(h, w):
+        return None  # a sliver of an image holds no red cells to measure
     for width in (SCALE_WORK_WIDTH, 2 * SCALE_WORK_WIDTH):
         f = min(1.0, width / w)
         small = (
@@ -216,6 +221,15 @@ def locate_cells(
     um_per_px: float | None = None,
 ) -> LocateResult:
     """Locate the white cells of an RGB frame (see the module docstring for the scale)."""
+    h, w = image_rgb.shape[:2]
+    if min(h, w) < MIN_SIDE or max(h, w) > 50 * min(h, w):  # a sliver: nothing to find
+        scale = float(um_per_px) if um_per_px is not None else params.fallback_um_per_px
+        return LocateResult(
+            cells=[],
+            mask=np.zeros((h, w), np.uint8),
+            um_per_px=scale,
+            scale_source="calibrated" if um_per_px is not None else "default",
+        )
     if um_per_px is not None:
         if not 0 < um_per_px < 100:
             raise ValueError(f"µm per pixel must be a positive scale, got {um_per_px}")

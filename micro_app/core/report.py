@@ -90,7 +90,7 @@ def render_report(
     page.gap()
     page.text("Model", 0.85, bold=True)
     if model_card:
-        for key in ("name", "version", "scope", "sha256"):
+        for key in ("name", "version", "scope", "sha256", "identity"):
             page.text(f"{key}: {_ascii(model_card.get(key))}", 0.55)
         page.text("classes: " + _ascii(", ".join(classes)), 0.55)
     else:

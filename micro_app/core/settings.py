@@ -1,12 +1,13 @@
 """Typed application settings, saved as JSON in the user's config folder.
 
 Every section validates its values; unknown keys are rejected. A settings file that cannot
-be read is never overwritten silently: it is kept as ``settings.json.bad`` and defaults are
-used, with a one-line warning.
+be read is never overwritten silently: it is set aside as ``settings.json.bad-<time>``
+(never over an earlier one) and the app starts on defaults, with a one-line warning.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -46,6 +47,16 @@ class AppSettings:
     backend: str = "auto"  # where the model runs: auto (ONNX Runtime if possible), onnx, tensorflow
 
     def __post_init__(self) -> None:
+        for name, value, kinds in (
+            ("source", self.source, (str,)),
+            ("model_dir", self.model_dir, (str, type(None))),
+            ("snapshot_dir", self.snapshot_dir, (str, type(None))),
+            ("objective", self.objective, (str, type(None))),
+            ("objectives", self.objectives, (dict,)),
+            ("watch", self.watch, (dict,)),
+        ):
+            if not isinstance(value, kinds):
+                raise SettingsError(f"setting {name!r} has the wrong type: {value!r}")
         if self.differential_target not in (100, 200, 400):
             raise SettingsError(
                 "differential target must be 100, 200 or 400 cells, "
@@ -117,17 +128,38 @@ def load_settings(folder: Path | None = None) -> AppSettings:
         return AppSettings()
     try:
         return AppSettings.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, SettingsError) as exc:
-        bad = path.with_name(SETTINGS_FILE + ".bad")
-        try:
-            os.replace(path, bad)
-            where = f"kept as {bad}"
-        except OSError:
-            where = "left in place"
+    except Exception as exc:  # any defect of a file a person may have edited: set aside
+        bad = _aside(path)
+        where = f"kept as {bad.name}" if bad is not None else "left in place (not movable)"
         log.warning(
-            "settings file %s is invalid (%s): using defaults, old file %s", path, exc, where
+            "settings file %s is invalid (%s): starting on defaults, the old file %s",
+            path,
+            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
+            where,
         )
         return AppSettings()
+
+
+def _aside(path: Path) -> Path | None:
+    """Move a broken settings file to ``settings.json.bad-<time>``, never over an earlier one."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        bad = path.with_name(f"{path.name}.bad-{stamp}" + (f"-{n}" if n else ""))
+        if bad.exists():
+            continue
+        try:
+            os.link(path, bad)  # fails instead of replacing
+            path.unlink()
+            return bad
+        except FileExistsError:
+            continue
+        except OSError:
+            try:
+                os.replace(path, bad)
+                return bad
+            except OSError:
+                return None
+    return None
 
 
 def save_settings(settings: AppSettings, folder: Path | None = None) -> Path:

@@ -107,12 +107,14 @@ def run_window(
     if problem is not None:
         window.show_error(problem)
     scope = settings.microscopes.get(microscope_key(session.status().source, settings.objective))
-    folder = (
-        model
-        or (Path(scope) if scope else None)
-        or (Path(settings.model_dir) if settings.model_dir else None)
-        or default_model_dir()
-    )
+    folder = model
+    for saved in (scope, settings.model_dir):  # a saved folder moved or deleted since: say so
+        if folder is None and saved:
+            if (Path(saved) / "card.json").is_file():
+                folder = Path(saved)
+            else:
+                window.show_error(f"The saved model {saved} is gone: using the shipped model.")
+    folder = folder or default_model_dir()
     if folder is not None:
         window.load_model(str(folder))  # on a worker thread: the window is up at once
     else:

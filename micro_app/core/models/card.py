@@ -7,7 +7,9 @@ and the sha256 of each weights file. Unknown keys are rejected so a typo is neve
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +155,7 @@ class ModelCard:
         d = known_keys_only(cls, data, "card.json", ModelPackageError, " or update micro_app")
         for key in ("name", "version", "classes", "input_size"):
             _check(key in d, f"card.json lacks required key {key!r}")
+        _check_types(d)
         try:
             d["classes"] = tuple(str(c) for c in d["classes"])
             size = d["input_size"]
@@ -179,6 +182,24 @@ class ModelCard:
             ) from exc
         return cls.from_dict(data)
 
+    def identity(self) -> str:
+        """One checksum for everything that decides what a cell is called: the weights'
+        sha256, the classes in their order, the input, preprocessing, crop, temperature and
+        threshold. Two packages that label cells differently never share it."""
+        what = {
+            "weights": sorted((k, w.sha256) for k, w in self.weights.items()),
+            "classes": list(self.classes),
+            "input_size": list(self.input_size),
+            "scope": self.scope,
+            "colour_order": self.colour_order,
+            "preprocessing": asdict(self.preprocessing),
+            "crop": asdict(self.crop),
+            "temperature": self.temperature,
+            "unidentified_threshold": self.unidentified_threshold,
+            "open_set": (self.extra.get("open_set") or {}).get("sha256"),
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
     def summary(self) -> dict[str, Any]:
         """The part of the card that goes into every sidecar."""
         keras = self.weights.get("keras")
@@ -188,9 +209,67 @@ class ModelCard:
             "scope": self.scope,
             "classes": list(self.classes),
             "sha256": keras.sha256 if keras else None,
+            "identity": self.identity(),
         }
 
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ModelPackageError(message)
+
+
+def _number(v: object, lo: float, hi: float) -> bool:
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and lo <= v <= hi
+    )
+
+
+def _check_types(d: dict[str, Any]) -> None:
+    """Types and ranges of a card read from JSON, before anything uses it: one line each."""
+    for key in ("name", "version", "scope", "colour_order", "description", "architecture"):
+        if key in d:
+            _check(isinstance(d[key], str), f"card {key!r} must be text, got {d[key]!r}")
+    classes = d["classes"]
+    _check(
+        isinstance(classes, list) and all(isinstance(c, str) and c.strip() for c in classes),
+        f"card 'classes' must be a list of class names, got {classes!r}",
+    )
+    size = d["input_size"]
+    _check(
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in size),
+        f"card 'input_size' must be [height, width], got {size!r}",
+    )
+    for key in ("preprocessing", "crop", "weights", "training_data", "metrics", "extra"):
+        if key in d:
+            _check(isinstance(d[key], dict), f"card {key!r} must be an object, got {d[key]!r}")
+    for key, value in (d.get("weights") or {}).items():
+        _check(
+            isinstance(value, dict)
+            and isinstance(value.get("file"), str)
+            and isinstance(value.get("sha256"), str),
+            f"card weights {key!r} must give a file and its sha256, got {value!r}",
+        )
+    prep = d.get("preprocessing") or {}
+    for key in ("median", "sharpen", "hsv"):
+        if key in prep:
+            _check(
+                isinstance(prep[key], bool),
+                f"card preprocessing {key!r} must be true or false, got {prep[key]!r}",
+            )
+    size_um = (d.get("crop") or {}).get("size_um")
+    _check(
+        size_um is None or _number(size_um, 1.0, 500.0),
+        f"card crop 'size_um' must be 1..500 µm, got {size_um!r}",
+    )
+    if "temperature" in d:
+        _check(
+            _number(d["temperature"], 0.05, 20),
+            f"card 'temperature' must be 0.05..20, got {d['temperature']!r}",
+        )
+    t = d.get("unidentified_threshold")
+    _check(t is None or _number(t, 0, 1), f"card 'unidentified_threshold' must be 0..1, got {t!r}")

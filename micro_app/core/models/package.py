@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from micro_app.core.atomic import atomic_write_json
+from micro_app.core.confine import inside
 from micro_app.core.errors import ModelPackageError
 from micro_app.core.models.card import CARD_FILE, WEIGHT_FORMATS, ModelCard, WeightsFile
 from micro_app.core.models.classical import ClassicalHead, load_head
@@ -77,7 +78,7 @@ def verify_weights(folder: Path, card: ModelCard, fmt: str = "keras") -> Path:
     entry = card.weights.get(fmt)
     if entry is None:
         raise ModelPackageError(f"card of {folder} lists no {fmt} weights: re-export the model")
-    path = Path(folder) / entry.file
+    path = inside(Path(folder), entry.file, f"the card's {fmt} weights")
     if not path.is_file():
         raise ModelPackageError(f"weights file {path} is missing: copy the whole package folder")
     digest = sha256_file(path)

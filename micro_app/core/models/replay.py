@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from micro_app.core.atomic import atomic_write
+from micro_app.core.confine import inside
 from micro_app.core.errors import ModelPackageError
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import sha256_file
@@ -137,7 +138,7 @@ def load_replay(folder: Path, card: ModelCard) -> ReplaySet | None:
     entry = card.extra.get("replay")
     if not entry:
         return None
-    path = Path(folder) / str(entry.get("file", REPLAY_FILE))
+    path = inside(Path(folder), entry.get("file", REPLAY_FILE), "the card's replay set")
     if not path.is_file():
         raise ModelPackageError(f"{path} is missing: copy the whole package folder")
     if sha256_file(path) != entry.get("sha256"):
