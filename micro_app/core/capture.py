@@ -29,6 +29,9 @@ from micro_app.core.sources.base import FrameSource, PropertyInfo
 log = logging.getLogger("micro_app")
 
 ErrorHandler = Callable[[Exception], None]
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 5.0)  # seconds between tries to reopen a lost camera
+BLACK_LEVEL = 4.0  # mean grey below this: no light reaches the camera
+STILL_SECONDS = 5.0  # an unchanged picture for this long: the camera or its driver froze
 
 
 class EndReason(str, enum.Enum):
@@ -53,10 +56,15 @@ class CaptureThread(threading.Thread):
         on_opened: Callable[[], None] | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_finished: Callable[[EndReason], None] | None = None,
+        on_reconnecting: Callable[[], None] | None = None,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         """``on_opened``, ``on_frame`` and ``on_finished`` are called on the capture thread:
-        after the source opened, after each frame went into the mailbox, and last of all
-        with the reason the thread ended."""
+        after the source opened (and after each reconnection), after each frame went into
+        the mailbox, and last of all with the reason the thread ended. A source with
+        ``reconnects`` (a camera) that stops sending pictures is not given up:
+        ``on_reconnecting`` is called, and it is opened again after ``retry_delays``
+        (the last delay repeats) until it answers or the thread is stopped."""
         super().__init__(name=f"capture:{source.name}", daemon=False)
         if fps_window < 2:
             raise ValueError(f"fps_window must be at least 2 frames, got {fps_window!r}")
@@ -66,6 +74,11 @@ class CaptureThread(threading.Thread):
         self._on_opened = on_opened
         self._on_frame = on_frame
         self._on_finished = on_finished
+        self._on_reconnecting = on_reconnecting
+        self._delays = retry_delays
+        self._picture = _PictureWatch(source.name)
+        #: Times the source was lost and came back.
+        self.reconnections = 0
         self._close_mailbox = close_mailbox_on_exit
         self._stop_flag = threading.Event()
         self._lock = threading.Lock()
@@ -153,17 +166,57 @@ class CaptureThread(threading.Thread):
             self._call(self._on_finished, reason)
 
     def _loop(self) -> EndReason:
+        reconnects = bool(getattr(self.source, "reconnects", False))
         while not self._stop_flag.is_set():
             self._apply_pending()
-            frame = self.source.read()
+            try:
+                frame = self.source.read()
+            except SourceError as exc:
+                if not reconnects:
+                    raise
+                if not self._reconnect(exc):
+                    return EndReason.STOPPED
+                continue
             if frame is None:
                 return EndReason.END_OF_STREAM
+            if reconnects:
+                problem = self._picture.check(frame)
+                if problem is not None:
+                    self._report(SourceError(problem))
             self.mailbox.put(frame)
             self.frames += 1
             with self._lock:
                 self._stamps.append(time.monotonic())
             self._call(self._on_frame, frame)
         return EndReason.STOPPED
+
+    def _reconnect(self, lost: Exception) -> bool:
+        """Close the lost source and open it again with back-off; False when stopped first."""
+        log.warning("%s lost (%s): reconnecting", self.source.name, lost)
+        self._report(SourceError(f"{self.source.name}: camera lost ({lost}); reconnecting"))
+        self._call(self._on_reconnecting)
+        with self._lock:
+            self._stamps.clear()  # no frame rate while there are no frames
+        attempt = 0
+        while True:
+            try:
+                self.source.close()
+            except Exception as exc:  # closing a lost device may fail: it is gone anyway
+                log.debug("closing %s after it was lost: %s", self.source.name, exc)
+            delay = self._delays[min(attempt, len(self._delays) - 1)]
+            if self._stop_flag.wait(delay):
+                return False
+            attempt += 1
+            try:
+                self.source.open()
+            except Exception as exc:  # still gone: try again later
+                log.info("%s still lost (try %d): %s", self.source.name, attempt, exc)
+                continue
+            self.reconnections += 1
+            self._refresh_snapshots()
+            log.info("%s is back after %d tries", self.source.name, attempt)
+            self._call(self._on_opened)
+            return True
 
     def _apply_pending(self) -> None:
         with self._lock:
@@ -221,3 +274,36 @@ class CaptureThread(threading.Thread):
             self._on_error(exc)
         except Exception:
             log.exception("the on_error handler of the capture thread raised")
+
+
+class _PictureWatch:
+    """Says once when a live camera's picture turns black (lamp off, shutter closed) or stops
+    changing at all (a frozen camera or driver; a real camera always has some noise), and
+    once more when it is back to normal."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._last: Any = None
+        self._changed = time.monotonic()
+        self._said: str | None = None
+
+    def check(self, frame: Frame) -> str | None:
+        small = frame.image[::16, ::16]
+        now = time.monotonic()
+        if self._last is None or small.shape != self._last.shape or (small != self._last).any():
+            self._changed = now
+        self._last = small
+        problem = None
+        if float(small.mean()) < BLACK_LEVEL:
+            problem = f"{self.name} sends black pictures: check the lamp, the shutter and the cap"
+        elif now - self._changed > STILL_SECONDS:
+            problem = (
+                f"the picture from {self.name} has not changed for {STILL_SECONDS:g} s: the "
+                "camera or its driver may be frozen; unplug and plug it in again"
+            )
+        if problem == self._said:
+            return None
+        said_before, self._said = self._said, problem
+        if problem is None:
+            return f"{self.name}: the picture is back to normal" if said_before else None
+        return problem

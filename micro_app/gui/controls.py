@@ -68,7 +68,7 @@ BACKEND_CHOICES = (
 
 
 class ControlsPanel(QWidget):
-    source_chosen = Signal(str)  # "demo", "camera:N", or "open" (ask for a path)
+    source_chosen = Signal(str)  # "demo", "camera:N", "url" or "open" (ask the user)
     resolution_chosen = Signal(int, int)
     property_changed = Signal(str, float)
     preprocess_changed = Signal(object)  # PreprocessParams
@@ -123,6 +123,7 @@ class ControlsPanel(QWidget):
             self.source_combo.addItem(label, spec)
         if current not in [s for _, s in entries]:
             self.source_combo.addItem(current.split("/")[-1] or current, current)
+        self.source_combo.addItem("Network camera (address)…", "url")
         self.source_combo.addItem("Open recording…", "open")
         self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(current)))
         self.source_combo.blockSignals(False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from micro_app.core.sources import open_source
 from micro_app.gui.calibration_dialog import CalibrationDialog
@@ -90,6 +90,16 @@ class SettingsActions:
             if not path:
                 return
             spec = path
+        elif spec == "url":
+            url, ok = QInputDialog.getText(
+                self,  # type: ignore[arg-type]
+                "Network camera",
+                "The camera's stream address (MJPEG or RTSP), e.g. "
+                "http://192.168.1.20/video.mjpg or rtsp://user:password@192.168.1.20/stream",
+            )
+            if not ok or not url.strip():
+                return
+            spec = url.strip()
         try:
             source = open_source(
                 spec, rate=None if spec.startswith("camera") else LIVE_RATE, loop=True
@@ -101,9 +111,11 @@ class SettingsActions:
         self._props_shown = False
         self.session.set_source(source)
         self.switch_for_microscope()
+        combo = self.controls.source_combo
         entries = [
-            (self.controls.source_combo.itemText(i), self.controls.source_combo.itemData(i))
-            for i in range(self.controls.source_combo.count() - 1)
+            (combo.itemText(i), combo.itemData(i))
+            for i in range(combo.count())
+            if combo.itemData(i) not in ("open", "url")
         ]
         self.controls.set_sources(entries, spec)
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from micro_app.core.capture import CaptureThread, EndReason
+from micro_app.core.capture import RETRY_DELAYS, CaptureThread, EndReason
 from micro_app.core.engine import Engine, InferenceThread
 from micro_app.core.errors import MicroAppError
 from micro_app.core.export import SnapshotPaths
@@ -58,8 +58,10 @@ class LiveSession:
         *,
         events: SessionEvents | None = None,
         signal_backend: str = "auto",
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         self.events = events or SessionEvents(signal_backend)
+        self._retry_delays = retry_delays  # between tries to reopen a lost camera
         self.counter = counter or SlideCounter(threshold=engine.threshold)
         self.sinks = list(sinks or [])
         self._source = source
@@ -133,6 +135,8 @@ class LiveSession:
             on_opened=lambda: self._set_state(SessionState.RUNNING),
             on_frame=self.events.frame_ready.emit,
             on_finished=self._capture_finished,
+            on_reconnecting=lambda: self._set_state(SessionState.RECONNECTING),
+            retry_delays=self._retry_delays,
         )
         self._capture.start()
 

@@ -8,6 +8,7 @@ Spec forms:
 * ``"demo"`` or ``"demo:<seed>"`` — the synthetic smear (:class:`DemoSource`);
 * ``"camera:<index>"``, ``"camera"`` (index 0) or a plain whole number like ``"0"`` — a USB
   camera (:class:`OpenCVCamera`); write ``./0`` for a file called ``0``;
+* ``http://…``, ``https://…``, ``rtsp://…`` — a network camera (:class:`StreamCamera`);
 * anything else is a path: an image file, a folder of images, or a video file
   (:class:`FileSource`).
 """
@@ -34,6 +35,7 @@ from micro_app.core.sources.base import (
 from micro_app.core.sources.demo import WBC_KINDS, DemoSource
 from micro_app.core.sources.file_source import FileSource
 from micro_app.core.sources.opencv_camera import CameraInfo, OpenCVCamera, list_cameras
+from micro_app.core.sources.stream import StreamCamera, is_stream_url
 
 __all__ = [
     "AUTO_EXPOSURE",
@@ -53,6 +55,7 @@ __all__ = [
     "Pacer",
     "PropertyInfo",
     "SourceInfo",
+    "StreamCamera",
     "default_source_spec",
     "list_cameras",
     "open_source",
@@ -81,6 +84,8 @@ def open_source(
     if not text:
         raise SourceError("no source given: use demo, camera:0 or a path to images or a video")
     lowered = text.lower()
+    if is_stream_url(text):
+        return StreamCamera(text)
     if lowered == "demo" or lowered.startswith("demo:"):
         seed_text = text[5:].strip() or "0"
         if not re.fullmatch(r"\d+", seed_text):

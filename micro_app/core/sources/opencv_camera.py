@@ -107,6 +107,7 @@ class OpenCVCamera:
     """A camera by index; ``width``/``height``/``fps`` are requests the driver may round."""
 
     kind = "camera"
+    reconnects = True  # the capture thread keeps trying when the camera is lost
 
     def __init__(
         self,
