@@ -125,3 +125,35 @@ def write_snapshot(
         except FileExistsError:
             continue  # another writer took the stem between the check and the write
         return SnapshotPaths(raw=raw_path, annotated=annotated, sidecar=sidecar)
+
+
+def tidy_snapshots(folder: Path) -> list[str]:
+    """After a run that was killed mid-snapshot: remove the hidden temporary files it left,
+    and move the images of a snapshot whose sidecar never got written (the sidecar is
+    written last, so without it the snapshot is incomplete) to ``incomplete/``. Returns one
+    line per thing done; nothing is deleted that a person could want."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    done = []
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            done.append(f"removed the unfinished file {tmp.name}")
+        except OSError:
+            continue
+    for image in sorted(folder.glob("*_annotated.png")) + sorted(folder.glob("*.ome.tif")):
+        stem = image.name.removesuffix("_annotated.png").removesuffix(".ome.tif")
+        if (folder / f"{stem}.json").exists() or not image.exists():
+            continue
+        target = folder / "incomplete" / image.name
+        try:
+            target.parent.mkdir(exist_ok=True)
+            image.replace(target)
+            done.append(
+                f"{image.name} has no sidecar (the run stopped while saving it): "
+                "moved to incomplete/"
+            )
+        except OSError:
+            continue
+    return done

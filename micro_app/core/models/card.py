@@ -160,9 +160,14 @@ class ModelCard:
             d["classes"] = tuple(str(c) for c in d["classes"])
             size = d["input_size"]
             d["input_size"] = (int(size[0]), int(size[1]))
-            d["preprocessing"] = Preprocessing(**d.get("preprocessing", {}))
-            d["crop"] = CropSpec(**d.get("crop", {}))
-            d["weights"] = {k: WeightsFile(**v) for k, v in d.get("weights", {}).items()}
+            d["preprocessing"] = Preprocessing(**_known(Preprocessing, d, "preprocessing"))
+            d["crop"] = CropSpec(**_known(CropSpec, d, "crop"))
+            d["weights"] = {
+                k: WeightsFile(
+                    **known_keys_only(WeightsFile, v, f"card weights {k!r}", ModelPackageError)
+                )
+                for k, v in d.get("weights", {}).items()
+            }
             return cls(**d)
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise ModelPackageError(
@@ -216,6 +221,10 @@ class ModelCard:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ModelPackageError(message)
+
+
+def _known(cls: type, d: dict[str, Any], key: str) -> dict[str, Any]:
+    return known_keys_only(cls, d.get(key, {}), f"card {key!r}", ModelPackageError)
 
 
 def _number(v: object, lo: float, hi: float) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from micro_app.core.export import SnapshotPaths, write_snapshot
+from micro_app.core.export import SnapshotPaths, tidy_snapshots, write_snapshot
 from micro_app.core.overlay import OverlayOptions, draw_overlay
 from micro_app.core.results import FrameResult
 
@@ -44,6 +44,8 @@ class FolderSink:
     ) -> None:
         self.folder = Path(folder)
         self.settings = settings
+        # what a run killed while saving left behind, put in order before this one writes
+        self.tidied = tidy_snapshots(self.folder)
 
     def __str__(self) -> str:
         return str(self.folder)
