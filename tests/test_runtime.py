@@ -137,3 +137,25 @@ def test_a_live_session_reports_the_hand_over_and_keeps_classifying(onnx_package
     session.stop()
     assert session.updates.seq >= seen + 10  # frames kept coming, classified
     assert any("device lost" in m for m in errors)
+
+
+def test_a_tensorflow_gpu_that_runs_out_of_memory_hands_over_to_the_cpu(
+    tiny_package: Path,
+) -> None:
+    import tensorflow as tf
+
+    said: list[str] = []
+    clf = Classifier(load_package(tiny_package), backend="tensorflow", on_message=said.append)
+    runner = clf._runner
+    runner.device = "GPU: /physical_device:GPU:0 (tensorflow)"  # type: ignore[misc]
+    calls = {"n": 0}
+
+    def oom(x: object) -> object:
+        calls["n"] += 1
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    runner._fn = oom  # type: ignore[attr-defined]
+    probs = clf.predict(_crops(4))
+    assert probs.shape == (4, 3) and calls["n"] == 1
+    assert clf.device == "CPU (tensorflow)"
+    assert len(said) == 1 and "OOM" in said[0] and "now on the CPU" in said[0]

@@ -76,7 +76,7 @@ def open_runner(
     if chosen == TENSORFLOW:
         from micro_app.core.models.runtime.tf_runtime import TensorFlowRunner
 
-        return TensorFlowRunner(package.keras_model(), card.input_size, features)
+        return TensorFlowRunner(package.keras_model(), card.input_size, features, on_message)
     if chosen not in card.weights:
         fmt = chosen.split("_")[0]
         quant = " --quantize" if chosen.endswith("int8") else ""
