@@ -25,7 +25,7 @@ examples:
 """
 
 
-COMMANDS = {"window", "live", "classify", "cameras", "bench"}
+COMMANDS = {"window", "live", "classify", "cameras", "bench", "selftest"}
 ALL_COMMANDS = COMMANDS | training_commands.COMMANDS | adapt_commands.COMMANDS
 
 
@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("cameras", help="list the cameras this computer sees")
+    sub.add_parser(
+        "selftest", help="check that the model, Qt, cameras and snapshots work here (exit 0)"
+    )
 
     bench = sub.add_parser("bench", help="measure speed and memory of the inference path")
     bench.add_argument("--model", type=Path, help="model package folder (default: shipped model)")
@@ -114,6 +117,8 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--selftest"]:  # the installed app's spelling: MicroApp --selftest
+        argv = ["selftest", *argv[1:]]
     if not argv or argv[0] not in ALL_COMMANDS | {
         "-h",
         "--help",
@@ -131,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_classify(args)
         if command == "cameras":
             return cmd_cameras()
+        if command == "selftest":
+            from micro_app.selftest import run
+
+            return run()
         if command in training_commands.COMMANDS:
             return training_commands.run(args)
         if command in adapt_commands.COMMANDS:

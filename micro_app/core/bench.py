@@ -94,8 +94,7 @@ def busy_frames(n: int, cells: int = 20, size: tuple[int, int] = (1080, 1920)) -
     """``n`` demo frames of ``size`` (height, width) with about ``cells`` white cells each:
     the live view's worst case on a 1080p camera."""
     h, w = size
-    fields = (h * w) / (480 * 640)
-    src = DemoSource(width=w, height=h, seed=1, wbc_per_field=cells / fields * 1.1)
+    src = DemoSource(width=w, height=h, seed=1, wbc_per_field=cells)  # white cells per frame
     src.open()
     try:
         return [f.image for f in (src.read() for _ in range(n)) if f is not None]

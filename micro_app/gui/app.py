@@ -63,6 +63,7 @@ def run_window(
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("micro_app")
+    _set_icon(app)
     settings = load_settings()
     spec = source or settings.source
     entries = source_entries()
@@ -143,3 +144,18 @@ def _save_screenshot(window: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path)):
         print(f"micro-app: could not write the screenshot {path}", file=sys.stderr)
+
+
+def _set_icon(app: Any) -> None:
+    from PySide6.QtGui import QIcon
+
+    from micro_app.core.errors import MicroAppError
+    from micro_app.resources import resource
+
+    try:
+        icon = QIcon()
+        for n in (16, 32, 48, 64, 128, 256):
+            icon.addFile(str(resource(f"icons/micro_app_{n}.png")))
+        app.setWindowIcon(icon)
+    except MicroAppError:  # a missing icon is cosmetic; the self-test reports it
+        return

@@ -35,6 +35,7 @@ from micro_app.adapt.library import library_dir
 from micro_app.adapt.setup import microscope_key
 from micro_app.core.appearance import UnlikeMonitor
 from micro_app.core.atomic import atomic_write_json
+from micro_app.core.errors import MicroAppError
 from micro_app.core.session import ErrorEvent, LiveUpdate, ModelState, SessionStatus
 from micro_app.core.settings import AppSettings, save_settings
 from micro_app.gui.adapt_actions import AdaptActions
@@ -47,16 +48,9 @@ from micro_app.gui.qt_session import QtSession
 from micro_app.gui.results_panel import ResultsPanel
 from micro_app.gui.review import CellReview
 from micro_app.gui.settings_actions import SettingsActions
+from micro_app.resources import resource
 
 log = logging.getLogger("micro_app")
-ABOUT = """<h3>micro_app {version}</h3>
-<p>Live white-blood-cell detection and classification for a camera on a microscope.</p>
-<p><b>Data behind the default model:</b> Acevedo A, Merino A, Alférez S, Molina Á, Boldú L,
-Rodellar J. <i>A dataset of microscopic peripheral blood cell images for development of
-automatic recognition systems.</i> Data in Brief 30 (2020) 105474; Mendeley Data snkd93bnjr,
-licensed CC BY 4.0.</p>
-<p>Current model: {model}</p>
-<p>Decision support only: a qualified person reviews every differential.</p>"""
 
 
 class MainWindow(QMainWindow, SettingsActions):
@@ -361,9 +355,22 @@ class MainWindow(QMainWindow, SettingsActions):
         }
 
     def about(self) -> None:
+        """The About box (``resources/about.html``), with the model in use and its data."""
         clf = self.session.engine.classifier
-        model = f"{clf.card.name} {clf.card.version}" if clf else "none"
-        QMessageBox.about(self, "About micro_app", ABOUT.format(version=__version__, model=model))
+        model = f"{clf.card.name} {clf.card.version} ({clf.device})" if clf else "none"
+        credits = "no model"
+        if clf is not None:
+            data = clf.card.training_data
+            credits = f"{data.get('name', '?')} ({data.get('licence', '?')})"
+            also = data.get("also_trained_on")
+            if isinstance(also, dict):
+                credits += f"; also {also.get('name', '?')} ({also.get('licence', '?')})"
+        try:
+            text = resource("about.html").read_text(encoding="utf-8")
+        except (OSError, MicroAppError) as exc:
+            text = f"<h3>micro_app {{version}}</h3><p>{exc}</p>"
+        html = text.format(version=__version__, model=model, credits=credits)
+        QMessageBox.about(self, "About micro_app", html)
 
     def closeEvent(self, event: Any) -> None:
         if self.adapt.dialog is not None:

@@ -26,7 +26,6 @@ from micro_app.core.models.classical import ClassicalHead, load_head
 
 KERAS_FILE = "model.keras"
 HEAD_FILE = "head.npz"
-REPO_MODELS = Path(__file__).resolve().parents[3] / "models"
 
 
 def sha256_file(path: Path) -> str:
@@ -65,9 +64,12 @@ class ModelPackage:
 
 def default_model_dir() -> Path | None:
     """The shipped default model: the first package folder under ``models/`` with a card."""
-    if not REPO_MODELS.is_dir():
+    from micro_app.resources import models_dir
+
+    root = models_dir()
+    if not root.is_dir():
         return None
-    for folder in sorted(REPO_MODELS.iterdir()):
+    for folder in sorted(root.iterdir()):
         if (folder / CARD_FILE).is_file():
             return folder
     return None
