@@ -5,7 +5,10 @@
 
 Spec forms:
 
-* ``"demo"`` or ``"demo:<seed>"`` — the synthetic smear (:class:`DemoSource`);
+* ``"demo"`` or ``"demo:<seed>"`` — the demo camera (:class:`DemoSource`): over a stage of
+  real cells when the app has one (the installed app's ``resources/demo``, made when the
+  installer is built), else over the synthetic smear; ``"demo:synthetic"`` always the
+  synthetic smear;
 * ``"camera:<index>"``, ``"camera"`` (index 0) or a plain whole number like ``"0"`` — a USB
   camera (:class:`OpenCVCamera`); write ``./0`` for a file called ``0``;
 * ``http://…``, ``https://…``, ``rtsp://…`` — a network camera (:class:`StreamCamera`);
@@ -32,7 +35,7 @@ from micro_app.core.sources.base import (
     PropertyInfo,
     SourceInfo,
 )
-from micro_app.core.sources.demo import WBC_KINDS, DemoSource
+from micro_app.core.sources.demo import WBC_KINDS, DemoSource, Stage, load_stage
 from micro_app.core.sources.file_source import FileSource
 from micro_app.core.sources.opencv_camera import CameraInfo, OpenCVCamera, list_cameras
 from micro_app.core.sources.stream import StreamCamera, is_stream_url
@@ -88,10 +91,15 @@ def open_source(
         return StreamCamera(text)
     if lowered == "demo" or lowered.startswith("demo:"):
         seed_text = text[5:].strip() or "0"
+        synthetic = seed_text.lower() == "synthetic"
+        if synthetic:
+            seed_text = "0"
         if not re.fullmatch(r"\d+", seed_text):
             raise SourceError(f"the demo seed must be a whole number like demo:1, got {text!r}")
-        size = {"width": width or 640, "height": height or 480}
-        return DemoSource(rate=rate, seed=int(seed_text), **size)
+        stage = None if synthetic else demo_stage()
+        return DemoSource(
+            width or 640, height or 480, rate=rate, seed=int(seed_text), stage=stage
+        )
     match = _CAMERA.fullmatch(text)
     if match or text.isdigit():
         index_text = text if text.isdigit() else (match.group("index") if match else None)
@@ -105,6 +113,18 @@ def open_source(
     if not (path.is_dir() or path.is_file()):
         raise SourceError(f"{path} is neither a file nor a folder: choose images or a video")
     return FileSource(path, rate=rate, loop=loop, realtime=realtime)
+
+
+def demo_stage() -> Stage | None:
+    """The stage of real cells the installed app ships (``resources/demo``, made when the
+    installer is built: PBC images are not in the source tree), or the one in
+    ``$MICRO_APP_DEMO_STAGE``; None in a source checkout."""
+    import os
+
+    from micro_app.resources import app_root
+
+    env = os.environ.get("MICRO_APP_DEMO_STAGE")
+    return load_stage(Path(env) if env else app_root() / "resources" / "demo")
 
 
 def default_source_spec() -> str:

@@ -7,6 +7,10 @@ and a dark purple nucleus whose shape follows the kind: round (lymphocyte), kidn
 2-5 lobes (neutrophil), two lobes among orange-red granules (eosinophil). Colours are built in
 optical density, so they add like real absorbing stain.
 
+Or, given a ``Stage`` (``load_stage``: a stage image of real cells with their classes,
+built by ``scripts/make_demo_stage.py`` from PBC crops, CC BY 4.0, and shipped with the
+installed app in ``resources/demo/``), it pans over that instead.
+
 Each ``read()`` crops the field at a slowly drifting offset, blurs it a little by an amount that
 varies with time (focus), adds sensor noise from a pre-drawn bank, and records the white cells
 in view in ``last_truth``. Everything is deterministic for a ``seed``.
@@ -14,8 +18,11 @@ in view in ``last_truth``. Everything is deterministic for a ``seed``.
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -43,8 +50,36 @@ _RANGES = {EXPOSURE: (0.1, 4.0), GAIN: (1.0, 16.0), FPS: (0.1, 240.0)}
 _NOISE_MARGIN = 32
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A stage of real cells to pan over: the image (RGB, a torus: its edges meet), its
+    scale, and every white cell on it with its class."""
+
+    image: np.ndarray
+    px_per_um: float
+    cells: tuple[smear.PlacedCell, ...]
+    credit: str = ""
+
+
+def load_stage(folder: Path) -> Stage | None:
+    """The stage in ``folder`` (``stage.png`` and ``stage.json``), or None when absent."""
+    folder = Path(folder)
+    if not (folder / "stage.json").is_file() or not (folder / "stage.png").is_file():
+        return None
+    meta = json.loads((folder / "stage.json").read_text(encoding="utf-8"))
+    img = cv2.imread(str(folder / "stage.png"), cv2.IMREAD_COLOR)
+    if img is None:
+        return None
+    cells = tuple(
+        smear.PlacedCell(float(c["x"]), float(c["y"]), str(c["kind"]), tuple(c["box"]))
+        for c in meta["cells"]
+    )
+    return Stage(img[..., ::-1].copy(), float(meta["px_per_um"]), cells, meta.get("credit", ""))
+
+
 class DemoSource:
-    """Synthetic smear camera; ``px_per_um`` fixes the scale (a red cell is ~7.5 µm across)."""
+    """Synthetic smear camera; ``px_per_um`` fixes the scale (a red cell is ~7.5 µm across).
+    With ``stage``, a camera over a stage of real cells instead (its own scale)."""
 
     kind = "demo"
 
@@ -61,6 +96,7 @@ class DemoSource:
         focus_blur: float = 1.0,
         noise: float = 2.5,
         canvas_scale: int = 3,
+        stage: Stage | None = None,
     ) -> None:
         for label, val, low in (("width", width, 64), ("height", height, 64)):
             if not isinstance(val, int) or val < low:
@@ -89,6 +125,10 @@ class DemoSource:
         self._tiled: np.ndarray | None = None
         self._wbcs: list[smear.PlacedCell] = []
         self._seq = 0
+        self.stage = stage
+        if stage is not None:
+            self.name = "demo (real cells)"
+            self.px_per_um = stage.px_per_um
 
     @property
     def rate(self) -> float | None:
@@ -97,6 +137,8 @@ class DemoSource:
     @property
     def canvas_shape(self) -> tuple[int, int]:
         """(height, width) of the whole smear the field pans over."""
+        if self.stage is not None:
+            return int(self.stage.image.shape[0]), int(self.stage.image.shape[1])
         return self.height * self.canvas_scale, self.width * self.canvas_scale
 
     # ------------------------------------------------------------------ FrameSource
@@ -105,9 +147,13 @@ class DemoSource:
         ch, cw = self.canvas_shape
         fields = (ch * cw) / (self.height * self.width)
         n_wbc = max(1, round(self.wbc_per_field * fields)) if self.wbc_per_field > 0 else 0
-        canvas, self._wbcs = smear.render_smear(rng, ch, cw, self.px_per_um, n_wbc)
+        if self.stage is not None:
+            canvas, self._wbcs = self.stage.image, list(self.stage.cells)
+        else:
+            canvas, self._wbcs = smear.render_smear(rng, ch, cw, self.px_per_um, n_wbc)
         # Append the first rows/columns so any field is one contiguous slice.
-        self._tiled = np.pad(canvas, ((0, self.height), (0, self.width), (0, 0)), mode="wrap")
+        pad_h, pad_w = self.height, self.width
+        self._tiled = np.pad(canvas, ((0, pad_h), (0, pad_w), (0, 0)), mode="wrap")
         self._rng = np.random.default_rng((self.seed, 1))
         self._make_noise()
         self._pos = np.array([rng.uniform(0, cw), rng.uniform(0, ch)])
@@ -179,6 +225,7 @@ class DemoSource:
 
     def describe(self) -> dict[str, Any]:
         extra = {
+            "stage": "real cells (PBC, CC BY 4.0)" if self.stage is not None else "synthetic",
             "seed": self.seed,
             "px_per_um": self.px_per_um,
             "drift_px_per_frame": self.drift,
