@@ -21,6 +21,15 @@ PY="$BUILD/venv/bin/python"
 echo "== wheel install of micro_app $VERSION (not editable)"
 "$PY" -m pip wheel -q --no-deps -w "$BUILD/wheel" .
 "$PY" -m pip install -q "$BUILD"/wheel/micro_app-*.whl "pyinstaller>=6.10"
+PBC=${PBC_DIR:-$ROOT/../shared/data/pbc}
+if [ -d "$PBC" ]; then
+  echo "== the demo's stage of real cells, from PBC test-split crops (CC BY 4.0)"
+  MICRO_APP_HOME="$ROOT" "$PY" scripts/make_demo_stage.py --pbc "$PBC" \
+    --out "$BUILD/demo_stage" | tail -1
+  export DEMO_STAGE="$BUILD/demo_stage"
+else
+  echo "== no PBC images at $PBC: the demo shows the synthetic smear"
+fi
 echo "== PyInstaller"
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist \
   --workpath "$BUILD/work" build_installer.spec
