@@ -43,18 +43,26 @@ _MIN_SCALE = (1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 1.0, 0.5, 0.5, 0.005)
 
 def features(image: np.ndarray, params: pp.PreprocessParams | None = None) -> np.ndarray:
     """The appearance numbers (``FEATURES``) of one uint8 RGB image."""
-    lab = to_lab(image).reshape(-1, 3)
-    mean, std = lab.mean(axis=0), lab.std(axis=0)
-    lightness = lab[:, 0]
-    dark = lab[lightness <= np.percentile(lightness, 20)]
+    return features_batch(image[None], params)[0]
+
+
+def features_batch(images: np.ndarray, params: pp.PreprocessParams | None = None) -> np.ndarray:
+    """``features`` of every image of a uint8 batch ``(N, H, W, 3)``: the colour conversions
+    run once on the whole batch (stacked), the statistics per image with numpy."""
+    if len(images) == 0:
+        return np.zeros((0, len(FEATURES)))
+    n, h, w = images.shape[:3]
+    stacked = np.ascontiguousarray(images).reshape(n * h, w, 3)
+    lab = to_lab(stacked).reshape(n, h * w, 3).astype(np.float64)
+    mean, std = lab.mean(axis=1), lab.std(axis=1)
+    lightness = lab[:, :, 0]
+    cut = np.percentile(lightness, 20, axis=1)
+    dark = (lightness <= cut[:, None])[..., None]
+    dark_mean = (lab * dark).sum(axis=1) / dark.sum(axis=1)
     p = params or pp.PreprocessParams()
-    hsv = pp.to_hsv(image)
-    share = float(np.count_nonzero(pp.threshold(hsv, p.lower_hsv, p.upper_hsv))) / lightness.size
-    return np.concatenate([mean, std, dark.mean(axis=0), [share]]).astype(np.float64)
-
-
-def features_batch(images: np.ndarray) -> np.ndarray:
-    return np.stack([features(img) for img in images]) if len(images) else np.zeros((0, 10))
+    mask = pp.threshold(pp.to_hsv(stacked), p.lower_hsv, p.upper_hsv).reshape(n, h * w)
+    share = np.count_nonzero(mask, axis=1) / (h * w)
+    return np.concatenate([mean, std, dark_mean, share[:, None]], axis=1)
 
 
 @dataclass(frozen=True)

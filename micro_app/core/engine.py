@@ -46,6 +46,7 @@ from micro_app.core.results import (
 
 log = logging.getLogger("micro_app")
 DEFAULT_THRESHOLD = 0.5
+RESCALE_AFTER = 8  # scale estimates before the smoothed scale is re-measured every 5th frame
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Engine:
         self.params = params or EngineParams()
         self.classifier = Classifier(package, backend, on_message) if package is not None else None
         self._scales: deque[float] | None = deque(maxlen=31) if smooth_scale else None
+        self._frames_seen = 0
         card = package.card if package is not None else None
         self._appearance = (
             AppearanceStats.from_dict(card.appearance) if card and card.appearance else None
@@ -213,7 +215,14 @@ class Engine:
         calibrated = self.params.um_per_px
         if calibrated is not None or self._scales is None or not self.locate.estimate_scale:
             return locate_cells(image, self.preprocess, self.locate, calibrated)
-        est = estimate_um_per_px(image)
+        # the scale of one slide changes slowly: once the median has enough estimates, every
+        # fifth frame adds one (measuring it is a sixth of a busy frame's cost)
+        self._frames_seen += 1
+        est = (
+            estimate_um_per_px(image)
+            if len(self._scales) < RESCALE_AFTER or self._frames_seen % 5 == 0
+            else None
+        )
         if est is not None:
             self._scales.append(est)
         if not self._scales:
