@@ -45,7 +45,7 @@ def bccd_scores(model: Path, bccd: Path, part: str = "test") -> dict[str, Any]:
     pkg = load_package(model)
     engine = Engine(pkg, params=EngineParams())
     classes = pkg.card.classes
-    right = top = unidentified = located = 0
+    right = top = unidentified = located = provisional = atypical = 0
     per_type: dict[str, list[bool]] = {}
     confusion: dict[str, Counter[str]] = {}
     probs, truth = [], []
@@ -63,6 +63,8 @@ def bccd_scores(model: Path, bccd: Path, part: str = "test") -> dict[str, Any]:
         right += cell.label == f.wbc_type
         top += cell.predicted == f.wbc_type
         unidentified += cell.label == UNIDENTIFIED
+        provisional += cell.provisional
+        atypical += cell.atypical
         per_type.setdefault(f.wbc_type, []).append(cell.label == f.wbc_type)
         if f.wbc_type in classes:
             probs.append([cell.probabilities.get(c, 0.0) for c in classes])
@@ -76,6 +78,8 @@ def bccd_scores(model: Path, bccd: Path, part: str = "test") -> dict[str, Any]:
         "top_class": top / n,
         "class_averaged": float(np.mean([np.mean(v) for v in per_type.values()])),
         "unidentified": unidentified,
+        "provisional": provisional,
+        "atypical": atypical,
         "ece": ece,
         "always_neutrophil": sum(f.wbc_type == "neutrophil" for f in fields) / n,
         "types": dict(Counter(f.wbc_type for f in fields)),
@@ -102,19 +106,24 @@ def speed(model: Path) -> dict[str, float]:
     return out
 
 
-def run(model: Path, pbc: Path, bccd: Path) -> dict[str, Any]:
-    report = evaluate(model, pbc)
-    return {
-        "model": str(model),
-        "pbc_test": {
+PARTS = ("pbc", "bccd", "speed")
+
+
+def run(model: Path, pbc: Path, bccd: Path, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": str(model)}
+    if "pbc" in parts:
+        report = evaluate(model, pbc)
+        out["pbc_test"] = {
             "images": report["n_images"],
             "accuracy": report["accuracy"],
             "macro_f1": report["macro_f1"],
             "ece": report["ece"],
-        },
-        "bccd_test": bccd_scores(model, bccd),
-        "cells_per_s": speed(model),
-    }
+        }
+    if "bccd" in parts:
+        out["bccd_test"] = bccd_scores(model, bccd)
+    if "speed" in parts:
+        out["cells_per_s"] = speed(model)
+    return out
 
 
 def main() -> int:
@@ -123,27 +132,41 @@ def main() -> int:
     ap.add_argument("--pbc", type=Path, default=DATA / "pbc")
     ap.add_argument("--bccd", type=Path, default=DATA / "bccd")
     ap.add_argument("--json", type=Path, help="append one JSON line per model to this file")
+    ap.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="which measurements, comma-separated: pbc, bccd, speed (all); measure speed "
+        "alone on an otherwise idle machine",
+    )
     args = ap.parse_args()
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    if not parts or set(parts) - set(PARTS):
+        raise SystemExit(f"--parts takes some of {', '.join(PARTS)}, got {args.parts!r}")
     for model in args.model:
-        r = run(model, args.pbc, args.bccd)
+        r = run(model, args.pbc, args.bccd, parts)
         if args.json:
             with open(args.json, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(r) + "\n")
-        p, b, s = r["pbc_test"], r["bccd_test"], r["cells_per_s"]
         print(f"{model}")
-        print(
-            f"  PBC test ({p['images']}): accuracy {p['accuracy']:.3f}, macro F1 "
-            f"{p['macro_f1']:.3f}, ECE {p['ece']:.3f}"
-        )
-        print(
-            f"  BCCD test ({b['fields']} typed fields {b['types']}): right class "
-            f"{b['right_class']:.3f}, top class {b['top_class']:.3f}, class-averaged "
-            f"{b['class_averaged']:.3f}, ECE {b['ece'] if b['ece'] is None else round(b['ece'], 3)}"
-            f"; always neutrophil {b['always_neutrophil']:.3f}"
-        )
-        for t, row in b["confusion"].items():
-            print(f"    {t:>11}: {row}")
-        print("  cells/s: " + ", ".join(f"{k} {v:.0f}" for k, v in s.items()))
+        if "pbc_test" in r:
+            p = r["pbc_test"]
+            print(
+                f"  PBC test ({p['images']}): accuracy {p['accuracy']:.3f}, macro F1 "
+                f"{p['macro_f1']:.3f}, ECE {p['ece']:.3f}"
+            )
+        if "bccd_test" in r:
+            b = r["bccd_test"]
+            ece = b["ece"] if b["ece"] is None else round(b["ece"], 3)
+            print(
+                f"  BCCD test ({b['fields']} typed fields {b['types']}): right class "
+                f"{b['right_class']:.3f}, top class {b['top_class']:.3f}, class-averaged "
+                f"{b['class_averaged']:.3f}, ECE {ece}, provisional {b['provisional']}, "
+                f"atypical {b['atypical']}; always neutrophil {b['always_neutrophil']:.3f}"
+            )
+            for t, row in b["confusion"].items():
+                print(f"    {t:>11}: {row}")
+        if "cells_per_s" in r:
+            print("  cells/s: " + ", ".join(f"{k} {v:.0f}" for k, v in r["cells_per_s"].items()))
     return 0
 
 

@@ -201,3 +201,24 @@ def test_cells_unlike_every_class_are_flagged_atypical(tmp_path: Path) -> None:
     assert result.to_dict()["cells"][0]["atypical"] is True
     lax = Engine(load_package(_open_set_package(tmp_path / "lax", float("inf"))))
     assert not any(c.atypical for c in lax.process(image).cells)
+
+
+def test_cells_unlike_the_training_images_are_provisional_not_atypical(tmp_path: Path) -> None:
+    """On a microscope unlike the training images every cell is far from every class (the
+    camera, not the cell): the cells are provisional and the open-set check stays silent,
+    while the distance stays on record for review."""
+    import json
+
+    from micro_app.core import appearance
+
+    folder = _open_set_package(tmp_path / "strict", 3.0)
+    greens = np.zeros((20, 32, 32, 3), np.uint8)
+    greens[..., 1] = 200 + np.arange(20, dtype=np.uint8)[:, None, None]
+    stats = appearance.AppearanceStats.fit(appearance.features_batch(greens))
+    doc = json.loads((folder / "card.json").read_text())
+    doc["appearance"] = stats.to_dict()
+    (folder / "card.json").write_text(json.dumps(doc))
+    result = Engine(load_package(folder)).process(demo_frame(min_cells=2))
+    assert result.cells and all(c.provisional and not c.atypical for c in result.cells)
+    assert all(c.label in TINY_CLASSES or c.label == "unidentified" for c in result.cells)
+    assert all(c.open_set_score is not None and c.open_set_score > 3.0 for c in result.cells)

@@ -150,7 +150,10 @@ class Engine:
                 score = None if scores is None else float(scores[i])
                 res = _cell_result(cell, label, conf, dist, score, self._is_unlike(score))
                 if far is not None and self._open_set is not None:
-                    odd = bool(far[i] > self._open_set.threshold)
+                    # a cell unlike the training images is far from every class because of
+                    # the camera and stain: it is provisional, and the check stays silent
+                    # until the model is set up for this microscope (``adapt``)
+                    odd = bool(far[i] > self._open_set.threshold) and not res.unlike_training
                     res = replace(
                         res,
                         open_set_score=float(far[i]),

@@ -97,9 +97,7 @@ def open_source(
         if not re.fullmatch(r"\d+", seed_text):
             raise SourceError(f"the demo seed must be a whole number like demo:1, got {text!r}")
         stage = None if synthetic else demo_stage()
-        return DemoSource(
-            width or 640, height or 480, rate=rate, seed=int(seed_text), stage=stage
-        )
+        return DemoSource(width or 640, height or 480, rate=rate, seed=int(seed_text), stage=stage)
     match = _CAMERA.fullmatch(text)
     if match or text.isdigit():
         index_text = text if text.isdigit() else (match.group("index") if match else None)
