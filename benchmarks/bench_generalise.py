@@ -1,7 +1,7 @@
 """Compare model packages in-domain and on another lab, on one fixed split, through the
 app's own path:
 
-    .venv/bin/python benchmarks/bench_generalise.py --model models/pbc_live_cnn --model /tmp/a ...
+    .venv/bin/python benchmarks/bench_generalise.py --model models/lite0_pbc_bccd --model /tmp/a ...
 
 - PBC (in-domain): the package's stored test split (``micro-app evaluate``), accuracy,
   macro F1 and expected calibration error (ECE). No patient identifiers: optimistic.

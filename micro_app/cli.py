@@ -21,7 +21,7 @@ examples:
   micro-app live --demo --seconds 10          run the live pipeline on the demo smear
   micro-app classify field.jpg slides/ --out results/
   micro-app cameras                           list the cameras this computer sees
-  micro-app adapt models/pbc_live_cnn fields/ --out models/ours   calibrate to this microscope
+  micro-app adapt models/lite0_pbc_bccd fields/ --out models/ours   calibrate to this microscope
 """
 
 

@@ -149,9 +149,13 @@ def test_live_scale_is_smoothed_over_frames() -> None:
     assert abs(np.median(smoothed) - truth) / truth < 0.15
 
 
-def _open_set_package(folder: Path, threshold: float) -> Path:
-    """The colour model with a ``predictions`` layer over its 3 features (mean R, G, B) and
-    an open-set check fitted on features near pure red, green and blue."""
+OPEN_SET_KERNEL = (np.eye(3) - 1 / 3).astype(np.float32) * 20  # logits: colour contrasts
+
+
+def _open_set_package(folder: Path, strict: bool = True) -> tuple[Path, float]:
+    """The colour model with a ``predictions`` layer over its 3 features (mean R, G, B)
+    that answers to pure red, green and blue, and its open-set check: the threshold from
+    known cells near those colours (strict), or one that flags nothing (lax)."""
     import keras
 
     from micro_app.core.openset import OPENSET_FILE, OpenSetStats, card_entry
@@ -160,7 +164,7 @@ def _open_set_package(folder: Path, threshold: float) -> Path:
     feats = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inp))
     out = keras.layers.Dense(3, activation="softmax", name="predictions")(feats)
     model = keras.Model(inp, out)
-    model.get_layer("predictions").set_weights([np.eye(3, dtype=np.float32) * 20, np.zeros(3)])
+    model.get_layer("predictions").set_weights([OPEN_SET_KERNEL, np.zeros(3)])
     card = ModelCard(
         name="open",
         version="1",
@@ -173,16 +177,16 @@ def _open_set_package(folder: Path, threshold: float) -> Path:
     save_package(model, card, folder)
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 50)
-    train = np.eye(3)[labels] * 0.9 + rng.normal(0, 0.02, (150, 3))
-    stats = OpenSetStats.fit(train.astype(np.float32), labels, 3, dims=3)
-    stats = replace(stats, threshold=threshold)
+    known = np.eye(3)[labels] * 0.9 + rng.normal(0, 0.02, (150, 3))
+    stats = OpenSetStats.from_head(OPEN_SET_KERNEL, np.zeros(3))
+    stats = stats.with_threshold(known, 95.0) if strict else stats
     path = stats.save(folder / OPENSET_FILE)
     import json
 
     doc = json.loads((folder / "card.json").read_text())
     doc["extra"]["open_set"] = card_entry(stats, path)
     (folder / "card.json").write_text(json.dumps(doc))
-    return folder
+    return folder, stats.threshold
 
 
 def test_cells_unlike_every_class_are_flagged_atypical(tmp_path: Path) -> None:
@@ -191,15 +195,15 @@ def test_cells_unlike_every_class_are_flagged_atypical(tmp_path: Path) -> None:
     from micro_app.core.results import ATYPICAL
 
     image = demo_frame(min_cells=2)
-    strict = Engine(load_package(_open_set_package(tmp_path / "strict", 3.0)))
-    result = strict.process(image)
+    folder, threshold = _open_set_package(tmp_path / "strict")
+    result = Engine(load_package(folder)).process(image)
     assert result.cells and all(c.atypical and c.label == ATYPICAL for c in result.cells)
-    assert all(c.open_set_score is not None and c.open_set_score > 3.0 for c in result.cells)
+    assert all(c.open_set_score is not None and c.open_set_score > threshold for c in result.cells)
     cell = result.cells[0]
     assert cell.predicted in TINY_CLASSES  # the class it would have had stays on record
     assert cell_text(cell.label, cell.confidence, provisional=False) == "atypical — review"
     assert result.to_dict()["cells"][0]["atypical"] is True
-    lax = Engine(load_package(_open_set_package(tmp_path / "lax", float("inf"))))
+    lax = Engine(load_package(_open_set_package(tmp_path / "lax", strict=False)[0]))
     assert not any(c.atypical for c in lax.process(image).cells)
 
 
@@ -211,7 +215,7 @@ def test_cells_unlike_the_training_images_are_provisional_not_atypical(tmp_path:
 
     from micro_app.core import appearance
 
-    folder = _open_set_package(tmp_path / "strict", 3.0)
+    folder, threshold = _open_set_package(tmp_path / "strict")
     greens = np.zeros((20, 32, 32, 3), np.uint8)
     greens[..., 1] = 200 + np.arange(20, dtype=np.uint8)[:, None, None]
     stats = appearance.AppearanceStats.fit(appearance.features_batch(greens))
@@ -221,4 +225,4 @@ def test_cells_unlike_the_training_images_are_provisional_not_atypical(tmp_path:
     result = Engine(load_package(folder)).process(demo_frame(min_cells=2))
     assert result.cells and all(c.provisional and not c.atypical for c in result.cells)
     assert all(c.label in TINY_CLASSES or c.label == "unidentified" for c in result.cells)
-    assert all(c.open_set_score is not None and c.open_set_score > 3.0 for c in result.cells)
+    assert all(c.open_set_score is not None and c.open_set_score > threshold for c in result.cells)

@@ -66,11 +66,11 @@ def test_calibrate_in_the_window_then_use_it(qtbot, tmp_path: Path, bccd_dir: Pa
     assert len(dialog.crops) >= len(fields) and dialog.run_button.isEnabled()
     assert f"{len(fields) + 1} fields" in dialog.count.text()  # the live field and the folder
     assert dialog.start()
-    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60000)
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=300000)
     assert "Not validated" in dialog.report.toPlainText()
     assert dialog.use_button.isEnabled()
     dialog.use_button.click()
-    qtbot.waitUntil(lambda: _version(window).endswith("-adapt1"), timeout=30000)
+    qtbot.waitUntil(lambda: _version(window).endswith("-adapt1"), timeout=90000)
     card = window.session.engine.classifier.card  # type: ignore[union-attr]
     assert card.extra["adaptation"]["kind"] == "calibration"
     # the window hears "model ready" by a queued signal, then remembers the model
@@ -84,7 +84,7 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path) -> None:  #
     def classified() -> list[int]:  # counted after the model loaded: they carry a crop
         return [c.cell_id for c in window.session.counter.cells() if c.crop is not None]
 
-    qtbot.waitUntil(lambda: len(classified()) >= 3, timeout=30000)
+    qtbot.waitUntil(lambda: len(classified()) >= 3, timeout=90000)
     shipped = _version(window)
     # a correction in review is kept, with the crop the model saw, for teaching
     store = window.adapt.store
@@ -122,13 +122,13 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path) -> None:  #
     dialog.refresh()
     assert "held back" in dialog.summary.text()
     assert dialog.start()
-    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=120000)
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=300000)
     text = dialog.report.toPlainText()
     assert "held-back" in text and "→" in text
     # nothing has replaced the model until the user chooses
     assert _version(window) == shipped
     dialog.use_button.click()
-    qtbot.waitUntil(lambda: _version(window).endswith("-adapt1"), timeout=30000)
+    qtbot.waitUntil(lambda: _version(window).endswith("-adapt1"), timeout=90000)
     assert [v.card.version for v in list_versions(tmp_path / "library")] == [_version(window)]
     # every version stays: go back to the shipped model
     versions = window.adapt.versions()
@@ -137,6 +137,6 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path) -> None:  #
     versions.list.setCurrentRow(0)
     assert versions.selected() is not None and versions.selected().card.version == shipped  # type: ignore[union-attr]
     versions.use_button.click()
-    qtbot.waitUntil(lambda: _version(window) == shipped, timeout=30000)
+    qtbot.waitUntil(lambda: _version(window) == shipped, timeout=90000)
     QApplication.processEvents()
     close(window)

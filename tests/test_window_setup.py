@@ -50,7 +50,7 @@ def test_set_up_this_microscope_from_fields_to_a_remembered_model(
     assert dialog.next_button.isEnabled() and dialog.next_button.text() == "Calibrate"
     # 2. calibrate: then the suggestions, grouped by class
     dialog.next_button.click()
-    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 2, timeout=60000)
+    qtbot.waitUntil(lambda: dialog.pages.currentIndex() == 2, timeout=300000)
     assert setup.calibrated is not None and len(setup.suggestions) == len(setup.crops)
     order = [setup.classes.index(s.predicted) for s in setup.suggestions]
     assert order == sorted(order)
@@ -78,11 +78,11 @@ def test_set_up_this_microscope_from_fields_to_a_remembered_model(
     assert len(window.adapt.store) == sum(setup.counts().values())  # kept for later teaching
     # 5. use it: loaded, and remembered for this microscope
     dialog.use_button.click()
-    qtbot.waitUntil(lambda: window.model_path == taught, timeout=30000)
+    qtbot.waitUntil(lambda: window.model_path == taught, timeout=90000)
     assert window.settings.microscopes == {"demo | no objective set": taught}
     # another model meanwhile; the microscope's own comes back when it is chosen again
     window.load_model(str(tiny_package))
-    qtbot.waitUntil(lambda: window.model_path == str(tiny_package), timeout=30000)
+    qtbot.waitUntil(lambda: window.model_path == str(tiny_package), timeout=90000)
     window.switch_for_microscope()
-    qtbot.waitUntil(lambda: window.model_path == taught, timeout=30000)
+    qtbot.waitUntil(lambda: window.model_path == taught, timeout=90000)
     close(window)

@@ -24,9 +24,9 @@ COMMANDS: frozenset[str] = frozenset({"adapt"})
 
 EPILOG = """\
 examples:
-  micro-app adapt models/pbc_live_cnn fields/ --out models/our-scope
+  micro-app adapt models/lite0_pbc_bccd fields/ --out models/our-scope
       (calibrate to this microscope: no labels)
-  micro-app adapt models/pbc_live_cnn fields/ --labels labelled/ --out models/our-scope-2
+  micro-app adapt models/lite0_pbc_bccd fields/ --labels labelled/ --out models/our-scope-2
       (calibrate, then fine-tune on labelled/<class>/<crop>; before/after on held-back cells)
 """
 
@@ -168,5 +168,7 @@ def _teach(
             )
     if not r["holdout_cells"]:
         say("no held-back cells (label at least 3 of a class): the new model is unmeasured")
+    else:
+        say(f"verdict: {r['verdict']}")
     say(f"-> {result.package}")
     return r

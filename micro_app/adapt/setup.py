@@ -218,4 +218,9 @@ class MicroscopeSetup:
         if self.taught is None:
             return {}
         r = self.taught.report
-        return {"before": r["before"], "after": r["after"], "package": str(self.taught.package)}
+        return {
+            "before": r["before"],
+            "after": r["after"],
+            "verdict": r["verdict"],
+            "package": str(self.taught.package),
+        }

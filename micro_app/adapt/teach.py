@@ -89,6 +89,21 @@ def score_cells(
     }
 
 
+def verdict(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """One line the user reads before choosing the taught version: is it better on the
+    lab's held-back cells (right class after the threshold), counted in cells?"""
+    n = int(after.get("cells") or 0)
+    if not n:
+        return "not measured (no held-back cells): use it only if you have checked it yourself"
+    gained = round((after["accuracy"] - before["accuracy"]) * n)
+    if gained > 0:
+        return f"better: {gained} more of the {n} held-back cells right"
+    what = (
+        "no better" if gained == 0 else f"worse: {-gained} fewer of the {n} held-back cells right"
+    )
+    return f"{what}; keep the current model, or label more cells and teach again"
+
+
 def split_replay(replay: ReplaySet, per_class: int, seed: int) -> tuple[ReplaySet, ReplaySet]:
     held = pick(replay.labels, len(replay.classes), per_class, seed + 7)
     mask = np.zeros(len(replay), bool)
@@ -168,6 +183,7 @@ def teach(
         "after": after,
         "training_data_before": before_replay,
         "training_data_after": after_replay,
+        "verdict": verdict(before, after),
         "config": asdict(cfg),
         "seconds": round(seconds, 1),
         "final_loss": round(history[-1], 4) if history else None,
@@ -180,7 +196,7 @@ def teach(
     new_card = library.derived_card(parent.path, card, "teach", adaptation, version=version)
     say("writing the package", 0.95)
     save_derived(model, new_card, target, parent.path)
-    refit_open_set(target, cells.train_images, cells.train_labels, seed=cfg.seed)
+    refit_open_set(target, seed=cfg.seed)
     say("adding ONNX weights", 0.97)
     export_beside_keras(target, lambda text: log.info("%s", text))
     say("done", 1.0)

@@ -263,6 +263,7 @@ def describe_teaching(result: NewVersion) -> str:
             f"{b['top_class_accuracy']:.0%} → {a['top_class_accuracy']:.0%}; below the "
             f"{a['threshold']:.2f} threshold: {b['unidentified']} → {a['unidentified']})."
         )
+        lines.append(f"<b>{r['verdict'][0].upper()}{r['verdict'][1:]}.</b>")
     else:
         lines.append(
             "<b>Not measured:</b> no held-back cells yet (label at least 3 cells of a "

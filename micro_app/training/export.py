@@ -107,7 +107,9 @@ def export(model_dir: Path | str, to: str, quantize: bool = False) -> dict[str, 
         out = work / file_name
         images, source = check_images(pkg)
         x = prepare_batch(images, pkg.card)
-        ref = np.asarray(pkg.model(x, training=False), np.float32)  # also builds the graph
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras: a tensor passed for the named input
+            ref = np.asarray(pkg.model(x, training=False), np.float32)  # builds the graph
         model = pkg.model
         if to == "onnx" and "open_set" in pkg.card.extra and pkg.head is None:
             # the penultimate features as a second output, for the open-set check

@@ -1,6 +1,6 @@
-"""Fit the open-set check (``core.openset``) of a trained package: the training split's
-penultimate features give the class means and covariance, the validation split's scores
-the threshold. Written beside the weights as ``openset.npz``, recorded in the card."""
+"""Fit the open-set check (``core.openset``) of a trained package: the classifier layer's
+weights turn features into logits, and the validation split's energy scores set the
+threshold. Written beside the weights as ``openset.npz``, recorded in the card."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from micro_app.core.atomic import atomic_write_json
-from micro_app.core.models.architectures import feature_extractor
+from micro_app.core.models.architectures import feature_extractor, head_weights
 from micro_app.core.models.card import CARD_FILE
 from micro_app.core.models.package import load_package
 from micro_app.core.openset import DEFAULT_PERCENTILE, OPENSET_FILE, OpenSetStats, card_entry
@@ -25,30 +25,46 @@ def package_features(folder: Path, images: np.ndarray) -> np.ndarray:
     return predict_features(feature_extractor(pkg.model), images, pkg.card).reshape(len(images), -1)
 
 
-def fit_open_set(
-    folder: Path,
-    train_images: np.ndarray,
-    train_labels: np.ndarray,
-    val_images: np.ndarray,
-    percentile: float = DEFAULT_PERCENTILE,
-    say: Callable[[str], None] = print,
-) -> dict[str, Any] | None:
+def write_open_set(
+    folder: Path, threshold_images: np.ndarray, percentile: float, **extra: Any
+) -> tuple[dict[str, Any], float] | None:
+    """Fit the check of the package in ``folder`` (threshold: the ``percentile`` of the
+    scores of ``threshold_images``, known cells never trained on), store it and record it
+    in the card; the card entry and the share of ``threshold_images`` flagged. None when
+    the model has no classifier layer on its features (the check then stays off)."""
     pkg = load_package(folder)
-    if pkg.head is not None or pkg.card.scope != "cell" or len(val_images) < 10:
+    head = head_weights(pkg.model) if pkg.head is None and pkg.card.scope == "cell" else None
+    if head is None or len(threshold_images) < 10 or head[0].shape[1] < 2:
         return None
-    n = len(pkg.card.classes)
-    stats = OpenSetStats.fit(package_features(folder, train_images), train_labels, n)
-    val_feats = package_features(folder, val_images)
-    stats = stats.with_threshold(val_feats, percentile)
+    feats = package_features(folder, threshold_images)
+    if feats.shape[1] != head[0].shape[0]:
+        return None
+    stats = OpenSetStats.from_head(*head).with_threshold(feats, percentile)
     path = stats.save(Path(folder) / OPENSET_FILE)
-    flagged = float(np.mean(stats.flags(val_feats)))
-    entry = card_entry(stats, path, percentile=percentile, validation_flagged=round(flagged, 4))
+    flagged = float(np.mean(stats.flags(feats)))
+    entry = card_entry(
+        stats, path, percentile=percentile, validation_flagged=round(flagged, 4), **extra
+    )
     card = pkg.card
     atomic_write_json(
         Path(folder) / CARD_FILE, replace(card, extra=dict(card.extra, open_set=entry)).to_dict()
     )
+    return entry, flagged
+
+
+def fit_open_set(
+    folder: Path,
+    val_images: np.ndarray,
+    percentile: float = DEFAULT_PERCENTILE,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
+    """The check of a freshly trained package, its threshold from the validation split."""
+    done = write_open_set(folder, val_images, percentile)
+    if done is None:
+        return None
+    entry, flagged = done
     say(
-        f"open-set check: {entry['dims']} feature dimensions, threshold {entry['threshold']} "
+        f"open-set check (energy of the logits): threshold {entry['threshold']} "
         f"(flags {flagged:.1%} of validation cells)"
     )
     return entry

@@ -125,7 +125,7 @@ def predict_features(
 
     h, w = card.input_size
     spec = tf.TensorSpec((None, h, w, 3), tf.float32)
-    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
     out = [
         np.asarray(fn(prepare_batch(images[i : i + batch], card)))
         for i in range(0, len(images), batch)

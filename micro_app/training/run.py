@@ -192,11 +192,7 @@ class TrainingRun(KerasFitting):
         say(f"temperature {c['temperature']:g}{ece}; unidentified below {t}{withheld}")
         from micro_app.training.openset_fit import fit_open_set
 
-        tr = data.side("train")
-        x, y = data.images[tr], data.labels[tr]
-        if data.extra_images is not None and data.extra_labels is not None:
-            x, y = np.concatenate([x, data.extra_images]), np.concatenate([y, data.extra_labels])
-        fit_open_set(folder, x, y, data.images[va], say=say)
+        fit_open_set(folder, data.images[va], say=say)
 
     # -- classical heads ----------------------------------------------------------------
     def _classical(

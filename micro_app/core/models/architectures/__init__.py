@@ -69,6 +69,19 @@ def build_model(
     return architecture(name).build(num_classes, input_size, weights, **kwargs)
 
 
+def head_weights(model: Any) -> tuple[Any, Any] | None:
+    """Kernel and bias of the ``predictions`` layer (features -> logits), or None when the
+    model has none that reads the features ``feature_extractor`` cuts."""
+    try:
+        head = model.get_layer(PREDICTIONS)
+    except ValueError:
+        return None
+    weights = head.get_weights()
+    if model.name == "alexnet" or len(weights) != 2 or weights[0].ndim != 2:
+        return None
+    return weights[0], weights[1]
+
+
 def feature_extractor(model: Any) -> Any:
     """The model from image to the input of its ``predictions`` layer (AlexNet: ``fc7``)."""
     import keras

@@ -46,7 +46,9 @@ class TensorFlowRunner:
             model = keras.Model(model.inputs, [model.output, model.get_layer(PREDICTIONS).input])
         self._model = model
         self.gives_features = features
-        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[self._spec])
+        self._fn = tf.function(
+            lambda x: model(x, training=False), input_signature=[self._spec], autograph=False
+        )
         self.device = f"{describe_device()} (tensorflow)"
         self._say = on_message or (lambda text: log.warning("%s", text))
 
