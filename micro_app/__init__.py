@@ -12,3 +12,7 @@ LAUNCHED = _time.perf_counter()
 _warnings.filterwarnings(
     "ignore", message=r"The structure of `inputs` doesn't match", category=UserWarning
 )
+
+from micro_app.core import quiet_native as _quiet_native  # noqa: E402
+
+_quiet_native.install()

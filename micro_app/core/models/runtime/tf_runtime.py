@@ -20,7 +20,10 @@ def describe_device() -> str:
     """``"GPU: <name>"`` when TensorFlow sees a GPU, else ``"CPU"``."""
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+    from micro_app.core.quiet_native import native_stderr_to_log
+
+    with native_stderr_to_log("tensorflow"):  # "failed call to cuInit" without a GPU
+        gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return f"GPU: {gpus[0].name}" + (f" (+{len(gpus) - 1})" if len(gpus) > 1 else "")
     return "CPU"
