@@ -171,11 +171,13 @@ def main() -> int:
             f"right {best_r['right']:.3f}, flagged {best_r['flagged']:.3f} of "
             f"{best_r['located']} located; {len(bad)} tiles to replace"
         )
-        swapped = [i for i in bad if pool[kinds[i]]]
+        swapped = 0
+        for i in sorted(bad):
+            if pool[kinds[i]]:  # two bad tiles of one kind may share its last spare crop
+                crops[i] = pool[kinds[i]].pop()
+                swapped += 1
         if not swapped:
             break
-        for i in swapped:
-            crops[i] = pool[kinds[i]].pop()
         stage = Stage(compose(crops), PX_PER_UM, cells_of(kinds), CREDIT)
         r = score(stage, engine)
         if float(r["right"]) >= float(best_r["right"]):  # type: ignore[arg-type]

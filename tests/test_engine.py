@@ -194,17 +194,32 @@ def test_cells_unlike_every_class_are_flagged_atypical(tmp_path: Path) -> None:
     from micro_app.core.overlay import cell_text
     from micro_app.core.results import ATYPICAL
 
-    image = demo_frame(min_cells=2)
+    image = demo_frame(seed=1, min_cells=3)  # two whole cells in view
     folder, threshold = _open_set_package(tmp_path / "strict")
     result = Engine(load_package(folder)).process(image)
-    assert result.cells and all(c.atypical and c.label == ATYPICAL for c in result.cells)
-    assert all(c.open_set_score is not None and c.open_set_score > threshold for c in result.cells)
-    cell = result.cells[0]
+    whole = [c for c in result.cells if not c.touches_border]  # cut cells: the next test
+    assert whole and all(c.atypical and c.label == ATYPICAL for c in whole)
+    assert all(c.open_set_score is not None and c.open_set_score > threshold for c in whole)
+    cell = whole[0]
     assert cell.predicted in TINY_CLASSES  # the class it would have had stays on record
     assert cell_text(cell.label, cell.confidence, provisional=False) == "atypical — review"
     assert result.to_dict()["cells"][0]["atypical"] is True
     lax = Engine(load_package(_open_set_package(tmp_path / "lax", strict=False)[0]))
     assert not any(c.atypical for c in lax.process(image).cells)
+
+
+def test_a_cell_cut_by_the_frame_edge_is_never_atypical(tmp_path: Path) -> None:
+    """Half a cell fits no class because half of it is missing, not because it is odd."""
+    folder, _ = _open_set_package(tmp_path / "strict")
+    engine = Engine(load_package(folder))
+    image = demo_frame(seed=1, min_cells=3)
+    whole = engine.process(image).cells
+    assert whole and all(c.atypical for c in whole if not c.touches_border)
+    cx = whole[0].nucleus_box.x0 + 6  # the frame's edge runs through the nucleus
+    cut = engine.process(np.ascontiguousarray(image[:, cx:])).cells
+    edge = [c for c in cut if c.touches_border]
+    assert edge and not any(c.atypical for c in edge)
+    assert all(c.open_set_score is not None for c in edge)  # the score stays on record
 
 
 def test_cells_unlike_the_training_images_are_provisional_not_atypical(tmp_path: Path) -> None:

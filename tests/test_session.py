@@ -209,3 +209,23 @@ def test_frames_are_published_newest_first(tmp_path: Path) -> None:
     session.stop()
     seqs = [f.seq for f in frames]
     assert seqs == sorted(seqs) and isinstance(frames[0].image, np.ndarray)
+
+
+def test_the_scale_is_the_calibrated_one_else_the_demo_s_own_else_estimated(
+    tmp_path: Path,
+) -> None:
+    """The demo knows the scale it lays its cells out at; a camera does not. A calibrated
+    objective always wins; clearing it goes back to the source's scale or the estimate."""
+    demo = DemoSource(rate=None, px_per_um=8.0)
+    session = LiveSession(demo, Engine(None, params=EngineParams()))
+    assert session.engine.params.um_per_px == pytest.approx(1 / 8.0)
+    session.set_scale(0.2)
+    assert session.engine.params.um_per_px == 0.2
+    session.set_scale(None)
+    assert session.engine.params.um_per_px == pytest.approx(1 / 8.0)
+    image = tmp_path / "field.png"
+    cv2.imwrite(str(image), np.full((60, 80, 3), 200, np.uint8))
+    session.set_source(open_source(str(image)))
+    assert session.engine.params.um_per_px is None  # estimated from the red cells
+    calibrated = LiveSession(demo, Engine(None, params=EngineParams(um_per_px=0.3)))
+    assert calibrated.engine.params.um_per_px == 0.3

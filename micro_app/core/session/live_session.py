@@ -42,7 +42,7 @@ from micro_app.core.session.state import (
     SessionState,
     SessionStatus,
 )
-from micro_app.core.sources.base import FrameSource
+from micro_app.core.sources.base import FrameSource, known_scale
 
 log = logging.getLogger("micro_app")
 Job = Callable[[], None]
@@ -66,6 +66,8 @@ class LiveSession:
         self.sinks = list(sinks or [])
         self._source = source
         self._engine = engine
+        # the calibrated objective's scale; without one, a source's own (the demo's)
+        self._calibrated_um_per_px = engine.params.um_per_px
         self._lock = threading.Lock()
         self._state = SessionState.IDLE
         self._model_state = ModelState.READY if engine.classifier else ModelState.NONE
@@ -82,6 +84,7 @@ class LiveSession:
         self._jobs_thread: threading.Thread | None = None
         self._stopping = False
         self.backend = "auto"  # where models loaded by ``load_model`` run
+        self._apply_scale()
 
     # -- life -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,6 +125,7 @@ class LiveSession:
         """Replace the source (another camera, a recording); the slide count goes on."""
         self._stop_capture()
         self._source = source
+        self._apply_scale()
         if self._inference is not None:
             self._start_capture()
 
@@ -225,8 +229,17 @@ class LiveSession:
     def set_scale(self, um_per_px: float | None) -> Engine:
         """The calibrated scale of the objective in use; None goes back to estimating it
         from the red cells of each field."""
+        self._calibrated_um_per_px = um_per_px
+        return self._apply_scale()
+
+    def _apply_scale(self) -> Engine:
+        """The engine's scale: the calibrated one, else the source's own, else None (the
+        red cells of each field give it)."""
+        um = self._calibrated_um_per_px or known_scale(self._source)
         eng = self.engine
-        new = eng.derive(params=replace(eng.params, um_per_px=um_per_px))
+        if eng.params.um_per_px == um:
+            return eng
+        new = eng.derive(params=replace(eng.params, um_per_px=um))
         self._use_engine(new)
         return new
 

@@ -103,6 +103,14 @@ class FrameSource(Protocol):
         ...
 
 
+def known_scale(source: FrameSource | None) -> float | None:
+    """µm per pixel of a source that knows its own scale (the demo: it draws or lays out
+    its cells at a set scale); None for cameras and recordings, whose scale comes from a
+    calibrated objective or is estimated from the red cells of each field."""
+    value = getattr(source, "known_um_per_px", None)
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
 def check_rate(rate: float | None) -> float | None:
     """Validate a frames-per-second pacing rate (None means "as fast as possible")."""
     if rate is None:

@@ -223,6 +223,11 @@ class DemoSource:
             if self._tiled is not None:
                 self._make_noise()
 
+    @property
+    def known_um_per_px(self) -> float:
+        """The demo draws (or lays out) its cells at this scale: no estimate needed."""
+        return 1.0 / self.px_per_um
+
     def describe(self) -> dict[str, Any]:
         extra = {
             "stage": "real cells (PBC, CC BY 4.0)" if self.stage is not None else "synthetic",
