@@ -76,6 +76,27 @@ def test_the_label_is_a_vote_over_frames() -> None:
     assert only.predicted == "lymphocyte"
 
 
+def test_once_a_cell_was_seen_whole_its_cut_views_do_not_vote() -> None:
+    """A cell drifting in from the frame's edge: cut, it reads unsure or as another
+    class; whole, it reads right. The slide counts it by its whole views."""
+    from dataclasses import replace
+
+    session = SlideSession(threshold=0.7)
+    for seq in range(6):  # cut by the edge: "neutrophil" at 0.9
+        cut = replace(cell(0, 100, "neutrophil", 0.9), touches_border=True)
+        session.add_result(frame(seq, cut))
+    for seq in range(6, 9):  # then in view, whole: lymphocyte at 0.9
+        session.add_result(frame(seq, cell(10, 100, "lymphocyte", 0.9)))
+    (only,) = session.cells.values()
+    assert only.predicted == "lymphocyte"
+    assert session.status().counts == {"lymphocyte": 1}
+    # a cell only ever seen cut keeps the vote of its cut views
+    edge = SlideSession(threshold=0.7)
+    for seq in range(4):
+        edge.add_result(frame(seq, replace(cell(0, 300, "neutrophil", 0.9), touches_border=True)))
+    assert edge.status().counts == {"neutrophil": 1}
+
+
 def test_low_confidence_track_is_unidentified() -> None:
     session = SlideSession(threshold=0.7)
     for seq in range(4):

@@ -3,8 +3,9 @@
 Matching is greedy by centre distance, relative to the cell's own size (no fixed pixel
 counts): a cell matches the nearest live track whose centre lies within ``match_radius``
 box widths. A track is *counted* once it was seen in ``min_hits`` frames; its label is the
-class with the highest summed probability over all its frames (a vote that steadies the
-flicker of single frames).
+class with the highest summed probability over its frames (a vote that steadies the
+flicker of single frames). Once the cell has been seen whole, only its whole views vote:
+the frames in which the frame's edge cut it do not dilute the vote.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Track:
     hits: int = 1
     prob_sum: dict[str, float] = field(default_factory=dict)
     label_votes: dict[str, int] = field(default_factory=dict)
+    # the same, over the frames in which the cell was whole (not cut by the frame's edge)
+    whole_prob_sum: dict[str, float] = field(default_factory=dict)
+    whole_votes: dict[str, int] = field(default_factory=dict)
     best_confidence: float = 0.0
     counted: bool = False
 
@@ -37,25 +41,37 @@ class Track:
         self._accumulate(cell)
 
     def _accumulate(self, cell: CellResult) -> None:
-        for k, v in cell.probabilities.items():
-            self.prob_sum[k] = self.prob_sum.get(k, 0.0) + v
-        self.label_votes[cell.label] = self.label_votes.get(cell.label, 0) + 1
+        sums = [(self.prob_sum, self.label_votes)]
+        if not cell.touches_border:
+            sums.append((self.whole_prob_sum, self.whole_votes))
+        for probs, votes in sums:
+            for k, v in cell.probabilities.items():
+                probs[k] = probs.get(k, 0.0) + v
+            votes[cell.label] = votes.get(cell.label, 0) + 1
         self.best_confidence = max(self.best_confidence, cell.confidence)
 
     @property
+    def _votes(self) -> tuple[dict[str, float], dict[str, int]]:
+        if self.whole_votes:
+            return self.whole_prob_sum, self.whole_votes
+        return self.prob_sum, self.label_votes
+
+    @property
     def probabilities(self) -> dict[str, float]:
-        total = sum(self.prob_sum.values())
-        return {k: v / total for k, v in self.prob_sum.items()} if total else {}
+        prob_sum = self._votes[0]
+        total = sum(prob_sum.values())
+        return {k: v / total for k, v in prob_sum.items()} if total else {}
 
     def label(self, threshold: float) -> str:
         """``atypical`` when the open-set check flagged the cell in at least half of its
         frames; else the class with the highest summed probability (``unidentified`` below
         the threshold)."""
-        if 2 * self.label_votes.get(ATYPICAL, 0) >= max(1, sum(self.label_votes.values())):
+        votes = self._votes[1]
+        if 2 * votes.get(ATYPICAL, 0) >= max(1, sum(votes.values())):
             return ATYPICAL
         probs = self.probabilities
         if not probs:
-            return max(self.label_votes, key=lambda k: self.label_votes[k], default=UNCLASSIFIED)
+            return max(votes, key=lambda k: votes[k], default=UNCLASSIFIED)
         best = max(probs, key=lambda k: probs[k])
         return best if probs[best] >= threshold else UNIDENTIFIED
 
