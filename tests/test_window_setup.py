@@ -18,6 +18,7 @@ from micro_app.adapt.teach import TeachConfig
 from micro_app.core.field_eval import load_typed_fields
 from micro_app.core.imageio import read_image_rgb
 from micro_app.core.models import default_model_dir
+from micro_app.core.models.card import ModelCard
 from micro_app.gui.setup_dialog import SetupDialog
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -74,6 +75,17 @@ def test_set_up_this_microscope_from_fields_to_a_remembered_model(
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=180000)
     assert "→" in dialog.report.toPlainText() and dialog.use_button.isEnabled()
     taught = str(dialog.outcome.package)  # type: ignore[union-attr]
+    # teaching started from whichever of shipped and calibrated was right on more of the
+    # held-back cells, and the new version keeps the calibrated unlike check either way
+    start = setup.summary()["started_from"]
+    held = start["held_back_right_class"]
+    assert start["model"] == ("shipped" if held["shipped"] > held["calibrated"] else "calibrated")
+    assert f"Taught from the {start['model']} model" in dialog.report.toPlainText()
+    calibrated = setup.calibrated
+    assert calibrated is not None
+    assert ModelCard.read(Path(taught)).appearance == (
+        ModelCard.read(calibrated.package).appearance
+    )
     assert window.model_path == str(folder)
     assert len(window.adapt.store) == sum(setup.counts().values())  # kept for later teaching
     # 5. use it: loaded, and remembered for this microscope

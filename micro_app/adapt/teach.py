@@ -147,10 +147,14 @@ def teach(
     progress: Callable[[str, float], None] | None = None,
     cancel: threading.Event | None = None,
     before_package: ModelPackage | None = None,
+    appearance: dict[str, Any] | None = None,
+    report: dict[str, Any] | None = None,
 ) -> library.NewVersion:
     """Fine-tune ``parent`` on ``cells`` (its training side), score parent and child on the
     held-back side, and write the child as a new package (``out``, or the library's next
-    version). ``before_package``: the model to report as "before" (default: ``parent``)."""
+    version). ``before_package``: the model to report as "before" (default: ``parent``);
+    ``appearance``: the unlike-the-training-images statistics for the new card (default:
+    the parent's); ``report``: more entries for the adaptation record."""
     cfg = config or TeachConfig()
     card = parent.card
     say = progress or (lambda _text, _share: None)
@@ -184,6 +188,7 @@ def teach(
         "training_data_before": before_replay,
         "training_data_after": after_replay,
         "verdict": verdict(before, after),
+        **(report or {}),
         "config": asdict(cfg),
         "seconds": round(seconds, 1),
         "final_loss": round(history[-1], 4) if history else None,
@@ -193,7 +198,9 @@ def teach(
     }
     version, default_out = library.next_version(card, library_root)
     target = Path(out) if out is not None else default_out
-    new_card = library.derived_card(parent.path, card, "teach", adaptation, version=version)
+    new_card = library.derived_card(
+        parent.path, card, "teach", adaptation, version=version, appearance=appearance
+    )
     say("writing the package", 0.95)
     save_derived(model, new_card, target, parent.path)
     refit_open_set(target, seed=cfg.seed)

@@ -233,6 +233,13 @@ class SetupDialog(AdaptDialog):
         ]
         for c, r in after.get("recall", {}).items():
             lines.append(f"{c}: {before['recall'].get(c, 0):.0%} → {r:.0%}")
+        start = s["started_from"]
+        held = start["held_back_right_class"]
+        if held.get("shipped") is not None:
+            lines.append(
+                f"Taught from the {start['model']} model (right on the held-back cells: "
+                f"shipped {held['shipped']:.0%}, calibrated {held['calibrated']:.0%})."
+            )
         lines.append(f"<b>{s['verdict'][0].upper()}{s['verdict'][1:]}.</b>")
         lines.append("Use it for this microscope, or discard it: the current model stays.")
         return "<p>" + "</p><p>".join(lines) + "</p>"
