@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,12 @@ def close_window(window: Any) -> None:
     QApplication.processEvents()
     assert not window.qt.polling and not window._status_timer.isActive()
     assert window.session.state is SessionState.ENDED
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll ``cond`` until it holds (threads, no Qt event loop); fail after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("timed out")
+        time.sleep(0.02)

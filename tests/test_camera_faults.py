@@ -7,12 +7,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
 import pytest
+from conftest import wait_for
 
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.errors import SourceError
@@ -68,14 +68,6 @@ class MjpegServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
 
 
 def test_a_network_camera_address_opens_a_stream_and_hides_its_password() -> None:

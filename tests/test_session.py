@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from conftest import wait_for
 
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.errors import SourceError
@@ -30,14 +30,6 @@ from micro_app.core.sources import open_source
 from micro_app.core.sources.demo import DemoSource
 
 BACKENDS = ["plain"] + (["psygnal"] if SessionEvents("auto").backend == "psygnal" else [])
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
 
 
 class Recorder:

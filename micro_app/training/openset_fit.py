@@ -14,14 +14,15 @@ import numpy as np
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.models.architectures import feature_extractor, head_weights
 from micro_app.core.models.card import CARD_FILE
-from micro_app.core.models.package import load_package
+from micro_app.core.models.package import ModelPackage, load_package
 from micro_app.core.openset import DEFAULT_PERCENTILE, OPENSET_FILE, OpenSetStats, card_entry
 from micro_app.training.pipeline import predict_features
 
 
-def package_features(folder: Path, images: np.ndarray) -> np.ndarray:
-    """Penultimate features of ``images`` (uint8 at the input size) through the package."""
-    pkg = load_package(folder)
+def package_features(folder: Path | ModelPackage, images: np.ndarray) -> np.ndarray:
+    """Penultimate features of ``images`` (uint8 at the input size) through the package
+    (a folder, or one already loaded with its Keras model)."""
+    pkg = folder if isinstance(folder, ModelPackage) else load_package(folder)
     return predict_features(feature_extractor(pkg.model), images, pkg.card).reshape(len(images), -1)
 
 
@@ -36,7 +37,7 @@ def write_open_set(
     head = head_weights(pkg.model) if pkg.head is None and pkg.card.scope == "cell" else None
     if head is None or len(threshold_images) < 10 or head[0].shape[1] < 2:
         return None
-    feats = package_features(folder, threshold_images)
+    feats = package_features(pkg, threshold_images)  # the package loaded above, once
     if feats.shape[1] != head[0].shape[0]:
         return None
     stats = OpenSetStats.from_head(*head).with_threshold(feats, percentile)
