@@ -271,3 +271,17 @@ def test_no_display_says_so_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no display" in lines[0] and "classify" in lines[0]
+
+
+def test_the_unlike_note_reads_as_sentences(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from micro_app.core.appearance import unlike_message
+    from micro_app.gui.banner import UnlikeNote
+
+    note = UnlikeNote()
+    qtbot.addWidget(note)
+    note.show_note(unlike_message(0.94))
+    assert "adapt the model to this microscope. Cells are shown and counted as provisional" in (
+        note.text()
+    )
+    note.show_note("Check the stain.")
+    assert note.text().startswith("Check the stain. Cells are shown")

@@ -60,8 +60,10 @@ class UnlikeNote(QWidget):
         if text is None:
             self.hide()
             return
+        end = "" if text.rstrip().endswith((".", "!", "?")) else "."
         self.label.setText(
-            text + " Cells are shown and counted as provisional (a '?', no percentage)."
+            text.rstrip() + end + " Cells are shown and counted as provisional (a '?', no "
+            "percentage)."
         )
         self.show()
 
