@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.appearance import Appearance, features_batch
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.field_eval import load_typed_fields, score_fields
 from micro_app.core.imageio import list_images, read_image_rgb
@@ -48,7 +48,7 @@ def run(model: Path, bccd: Path, pbc: Path, limit: int = 1000) -> dict[str, Any]
     }
     if pkg.card.appearance is None:
         return out
-    stats = AppearanceStats.from_dict(pkg.card.appearance)
+    stats = Appearance.from_dict(pkg.card.appearance)
     other = np.concatenate([engine.crops(read_image_rgb(p)) for p in list_images(bccd / "images")])
     own = held_out_crops(model, pbc, pkg.card.input_size, limit)
     s_other, s_own = stats.scores(features_batch(other)), stats.scores(features_batch(own))

@@ -166,17 +166,3 @@ def test_library_versions_and_derived_cards(tmp_path: Path, tiny_package: Path) 
     assert "calibrated on 40 cells (no labels; accuracy unmeasured)" in versions[0].describe()
     with pytest.raises(ValueError, match="kind"):
         library.derived_card(tiny_package, parent, "magic", {}, version="x")
-
-
-def test_the_teaching_verdict_counts_held_back_cells_and_says_what_to_do() -> None:
-    from micro_app.adapt.teach import verdict
-
-    before = {"cells": 27, "accuracy": 0.5185}  # 14 of 27
-    assert verdict(before, {"cells": 27, "accuracy": 0.7407}) == (
-        "better: 6 more of the 27 held-back cells right"
-    )
-    same = verdict(before, {"cells": 27, "accuracy": 0.5185})
-    assert same.startswith("no better;") and "keep the current model" in same
-    worse = verdict(before, {"cells": 27, "accuracy": 0.4815})
-    assert worse.startswith("worse: 1 fewer of the 27") and "keep the current model" in worse
-    assert verdict({"cells": 0}, {"cells": 0}).startswith("not measured")

@@ -14,7 +14,7 @@ import pytest
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.microscope import calibrate, collect_cells
 from micro_app.adapt.teach import TeachConfig, teach
-from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.appearance import Appearance, features_batch
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError
 from micro_app.core.field_eval import load_typed_fields, typed_crops
@@ -55,8 +55,7 @@ def bccd(bccd_dir: Path) -> Bccd:
 
 def _unlike(appearance: dict | None, crops: np.ndarray) -> float:  # type: ignore[type-arg]
     assert appearance is not None
-    stats = AppearanceStats.from_dict(appearance)
-    return float(np.mean(stats.scores(features_batch(crops)) > stats.threshold))
+    return Appearance.from_dict(appearance).shares(features_batch(crops))["unlike"]
 
 
 def _moving(pkg: ModelPackage) -> list[np.ndarray]:
@@ -65,13 +64,15 @@ def _moving(pkg: ModelPackage) -> list[np.ndarray]:
     return [np.array(b.moving_mean) for b in batchnorm_layers(pkg.model)]
 
 
-def test_calibration_rebases_normalisation_and_the_unlike_check(
+def test_calibration_that_would_harm_keeps_the_normalisation_and_adds_the_microscope(
     bccd: Bccd, bccd_dir: Path, tmp_path: Path
 ) -> None:
     parent = bccd.package
     n_fields = len(list_images(bccd_dir / "images"))
     assert bccd.n_images == n_fields and len(bccd.cells) >= n_fields  # about one white cell each
-    result = calibrate(parent, bccd.cells, tmp_path / "cal", n_images=bccd.n_images)
+    result = calibrate(
+        parent, bccd.cells, tmp_path / "cal", n_images=bccd.n_images, source_name="BCCD scope"
+    )
     child = load_package(result.package)
     card = child.card
     a = card.extra["adaptation"]
@@ -79,25 +80,44 @@ def test_calibration_rebases_normalisation_and_the_unlike_check(
     assert a["kind"] == "calibration" and a["labels_used"] == 0 and a["validated"] is False
     assert a["cells"] == len(bccd.cells) and a["images"] == n_fields and a["date"]
     assert set(a["colour_lab"]) == {"mean", "std"}
-    # the normalisation moved; the learned weights did not
-    assert any(
-        not np.allclose(m0, m1) for m0, m1 in zip(_moving(parent), _moving(child), strict=True)
-    )
-    learned = {w.path: np.array(w) for w in parent.model.weights if "moving" not in w.path}
-    for w in child.model.weights:
-        if "moving" not in w.path:
-            assert np.array_equal(np.array(w), learned[w.path]), w.path
-    # the parent calls every BCCD cell unlike its training images; the calibrated model
-    # judges them against this microscope's cells
-    assert _unlike(parent.card.appearance, bccd.typed) >= 0.9
-    assert _unlike(card.appearance, bccd.typed) <= 0.3
-    assert a["unlike_share_before"] >= 0.9
+    # re-estimated on BCCD, the default (trained on PBC and BCCD together) became less
+    # sure and changed many answers (it was then right on 0.36 instead of 0.73 of the
+    # test half): the guard keeps its own normalisation, and says why
+    g = a["guard"]
+    assert a["normalisation"] == "parent" and g["keep"] is False
+    assert g["confidence_after"] < g["confidence_before"] and g["agreement"] < 0.9
+    for w0, w1 in zip(parent.model.weights, child.model.weights, strict=True):
+        assert np.array_equal(np.array(w0), np.array(w1)), w0.path
+    assert "kept" in a["note"] and "less sure" in a["note"]
+    # the unlike check has one source per training set and now this microscope as well
+    names = Appearance.from_dict(card.appearance).names  # type: ignore[arg-type]
+    assert names[:-1] == Appearance.from_dict(parent.card.appearance).names  # type: ignore[arg-type]
+    assert names[-1] == "BCCD scope"
+    # the default trained on BCCD's other half: its test half is not provisional
+    assert _unlike(parent.card.appearance, bccd.typed) <= 0.2
+    assert _unlike(card.appearance, bccd.typed) <= 0.1
     # the replay sample travels with the package; the parent is untouched
     assert load_replay(result.package, card) is not None
     assert load_package(parent.path).card.version == parent.card.version
     field = read_image_rgb(bccd_dir / "images" / "BloodImage_00030.jpg")
     assert not Engine(child).process(field).unlike_training
-    assert Engine(parent).process(field).unlike_training
+
+
+def test_a_camera_never_seen_is_provisional_until_it_is_set_up(bccd: Bccd, tmp_path: Path) -> None:
+    aria = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aria_all"
+    if not aria.is_dir():
+        pytest.skip(f"real images not available: {aria} is absent")
+    engine = Engine(bccd.package)
+    # another hospital's camera and stain: every 40th field of each class folder
+    paths = [p for d in sorted(aria.iterdir()) if d.is_dir() for p in list_images(d)[::40]]
+    per_field = [engine.crops(read_image_rgb(p)) for p in paths]
+    half = len(per_field) // 2
+    seen = np.concatenate(per_field[:half])
+    unseen = np.concatenate(per_field[half:])
+    assert len(seen) >= 20 and len(unseen) >= 20
+    assert _unlike(bccd.package.card.appearance, unseen) >= 0.9
+    result = calibrate(bccd.package, seen, tmp_path / "aria", n_images=half)
+    assert _unlike(load_package(result.package).card.appearance, unseen) <= 0.1
 
 
 def test_calibration_refuses_too_few_cells(bccd: Bccd, tmp_path: Path) -> None:
@@ -106,7 +126,7 @@ def test_calibration_refuses_too_few_cells(bccd: Bccd, tmp_path: Path) -> None:
     assert not (tmp_path / "cal").exists()
 
 
-def test_teaching_from_labelled_cells_beats_the_parent_on_held_back_cells(
+def test_teaching_from_labelled_cells_is_measured_on_held_back_cells(
     bccd: Bccd, tmp_path: Path
 ) -> None:
     store = LabelledStore(tmp_path / "labelled")
@@ -115,23 +135,35 @@ def test_teaching_from_labelled_cells_beats_the_parent_on_held_back_cells(
     card = bccd.package.card
     cells = store.to_set(card.classes, card.input_size)
     assert len(cells.holdout_labels) >= 5
-    result = teach(bccd.package, cells, tmp_path / "taught", config=TeachConfig(epochs=8))
+    result = teach(
+        bccd.package, cells, tmp_path / "taught", config=TeachConfig(epochs=8), pool=bccd.cells
+    )
     r = result.report
     assert r["holdout_cells"] == len(cells.holdout_labels) and r["validated"] is True
     assert r["train_cells"] == len(cells.train_labels) and r["replay_cells"] > 100
+    # the collected cells the model is sure of were taught as well, in all five views
+    assert r["pseudo_labels"]["kept"] >= 50 and r["pseudo_labels"]["offered"] >= 100
     # measured on cells no model trained on (the default trained on BCCD's other half and
-    # is right on most of these already): teaching costs at most a few of the ~27
-    # held-back cells (measured: 0 to 2), and the report says plainly whether the new
-    # version is better, so the user keeps the current one when it is not
+    # is right on most of these already): teaching loses at most a few of the ~27
+    # held-back cells, and the verdict is the paired count with its sign test
     n = r["after"]["cells"]
     assert r["after"]["top_class_accuracy"] >= r["before"]["top_class_accuracy"] - 3.5 / n
-    better = r["after"]["accuracy"] > r["before"]["accuracy"] + 0.5 / n
+    c = r["change"]
+    assert c["cells"] == n and c["gained"] + c["lost"] <= n
+    better = c["gained"] > c["lost"] and c["p_value"] < 0.2
     assert r["verdict"].startswith("better:") == better
     # and it still knows the training data (held-back replay cells)
-    assert r["training_data_after"]["top_class_accuracy"] >= 0.6
+    assert r["training_data_after"]["top_class_accuracy"] >= 0.8
     child = load_package(result.package)
     assert child.card.extra["adaptation"]["kind"] == "teach"
     assert child.card.parent and card.name in child.card.parent
+    # the atypical flag's threshold now also covers the lab's confirmed cells: about 5 %
+    share = child.card.extra["open_set"]["flagged_per_group"]
+    assert len(share) == 2 and share[1] <= 0.06
+    # the taught package's replay sample remembers the lab's training cells (not the
+    # held-back ones, which never train)
+    replay = load_replay(result.package, child.card)
+    assert replay is not None and len(replay) > len(load_replay(bccd.package.path, card))
 
 
 def test_cli_adapt_calibrates_then_teaches(
@@ -143,14 +175,37 @@ def test_cli_adapt_calibrates_then_teaches(
     for k, (crop, kind) in enumerate(zip(bccd.typed, bccd.types, strict=True)):
         (labels / kind).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(labels / kind / f"{k}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    # a class the model lacks, added by its folder's name (these are just other cells of
+    # the fields: the test is that the package grows consistently, not what it learns)
+    (labels / "smudge cell").mkdir()
+    for k, crop in enumerate(bccd.cells[:8]):
+        cv2.imwrite(
+            str(labels / "smudge cell" / f"s{k}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
+        )
     out = tmp_path / "ours"
     argv = ["adapt", str(bccd.package.path), str(bccd_dir / "images"), "--out", str(out)]
     rc = main([*argv, "--labels", str(labels), "--epochs", "2", "--json"])
     assert rc == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    assert "new class 'smudge cell': 6 cells to train, 2 held back" in captured.err
+    report = json.loads(captured.out.strip().splitlines()[-1])
     assert report["calibration"]["cells"] == len(bccd.cells)
     assert report["teach"]["holdout_cells"] >= 5 and "after" in report["teach"]
+    assert report["teach"]["added_classes"] == ["smudge cell"]
     taught = load_package(out)
+    classes = (*bccd.package.card.classes, "smudge cell")
+    # card, Keras, ONNX, replay and open-set check all know the new class
+    assert taught.card.classes == classes and taught.model.output_shape[-1] == len(classes)
+    from micro_app.core.models.classifier import Classifier
+    from micro_app.core.openset import OpenSetStats
+
+    onnx = Classifier(load_package(out, keras=False), backend="onnx")
+    assert onnx.predict(bccd.typed[:3]).shape == (3, len(classes))
+    replay = load_replay(out, taught.card)
+    assert replay is not None and replay.classes == classes
+    assert replay.counts()["smudge cell"] == 6
+    kernel = OpenSetStats.load(out / "openset.npz").kernel
+    assert kernel.shape[1] == len(classes)
     calibrated = out.with_name("ours-calibrated")
     assert str(calibrated) in (taught.card.parent or "")
     assert load_package(calibrated).card.extra["adaptation"]["kind"] == "calibration"
@@ -169,3 +224,8 @@ def test_cli_adapt_calibrates_then_teaches(
     assert main([*argv[:3], "--out", str(late), "--labels", str(few.parent)]) == 2
     assert "label at least" in capsys.readouterr().err
     assert not late.exists() and not late.with_name("late-calibrated").exists()
+    # a folder named like a known class is refused, not added as a ninth class
+    (labels / "Neutrophils").mkdir()
+    cv2.imwrite(str(labels / "Neutrophils" / "n.png"), bccd.typed[0])
+    assert main([*argv[:3], "--out", str(late), "--labels", str(labels)]) == 2
+    assert "looks like the model's class 'neutrophil'" in capsys.readouterr().err

@@ -134,7 +134,19 @@ def test_watched_class_above_its_share_warns() -> None:
     for seq in range(4):
         session.add_result(frame(seq, cell(100, 100, "blast"), cell(400, 100), cell(400, 300)))
     st = session.status()
-    assert st.total == 3 and any("blast" in w for w in st.warnings)
+    assert st.total == 3 and "1 blast in 3 cells: refer for review" in st.warnings
+
+
+def test_blasts_a_lab_taught_are_counted_and_referred_by_default() -> None:
+    session = SlideSession()  # the default watch list: blast above 1 %
+    for seq in range(4):
+        session.add_result(
+            frame(seq, cell(50, 50, "blast"), cell(250, 50, "blast"), cell(450, 50), cell(50, 250))
+        )
+    st = session.status()
+    assert st.counts["blast"] == 2 and st.percentages["blast"] == 50.0
+    assert "2 blasts in 4 cells: refer for review" in st.warnings
+    assert "blast" in session.csv_text().splitlines()[1]
 
 
 def test_tracker_rejects_bad_settings() -> None:

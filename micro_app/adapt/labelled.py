@@ -196,19 +196,26 @@ class LabelledStore:
         }
         atomic_write_json(self.root / INDEX_FILE, data)
 
-    def to_set(self, classes: tuple[str, ...], size: tuple[int, int]) -> LabelledSet:
+    def to_set(
+        self, classes: tuple[str, ...], size: tuple[int, int], add_classes: bool = False
+    ) -> LabelledSet:
         cells = self.cells()
         images = [resize_to_input(self.image(c), size) for c in cells]
-        return _as_set([c.label for c in cells], [c.split for c in cells], images, classes, size)
+        labels, splits = [c.label for c in cells], [c.split for c in cells]
+        return _as_set(labels, splits, images, classes, size, add_classes)
 
 
-def read_labels(root: Path, classes: tuple[str, ...], size: tuple[int, int]) -> LabelledSet:
-    """Labelled cells from a store folder, or from plain class folders of crops."""
+def read_labels(
+    root: Path, classes: tuple[str, ...], size: tuple[int, int], add_classes: bool = False
+) -> LabelledSet:
+    """Labelled cells from a store folder, or from plain class folders of crops.
+    ``add_classes``: a label the model lacks becomes a new class (``adapt.classes``)
+    instead of being skipped."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"labels folder {root} does not exist: give a folder of class folders")
     if (root / INDEX_FILE).is_file():
-        return LabelledStore(root).to_set(classes, size)
+        return LabelledStore(root).to_set(classes, size, add_classes)
     labels, splits, images = [], [], []
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
@@ -222,7 +229,7 @@ def read_labels(root: Path, classes: tuple[str, ...], size: tuple[int, int]) -> 
             images.append(resize_to_input(read_image_rgb(path), size))
     if not labels:
         raise InputError(f"{root} holds no labelled cells: arrange crops as {root}/<class>/<image>")
-    return _as_set(labels, splits, images, classes, size)
+    return _as_set(labels, splits, images, classes, size, add_classes)
 
 
 def _as_set(
@@ -231,7 +238,15 @@ def _as_set(
     images: list[np.ndarray],
     classes: tuple[str, ...],
     size: tuple[int, int],
+    add_classes: bool = False,
 ) -> LabelledSet:
+    if add_classes:
+        from micro_app.adapt.classes import MIN_NEW_CLASS_CELLS, split_known
+
+        grown, labels = split_known(labels, classes)
+        # a new class with too few cells to train and check is left out (and reported)
+        n = {c: labels.count(c) for c in grown[len(classes) :]}
+        classes = classes + tuple(c for c in grown[len(classes) :] if n[c] > MIN_NEW_CLASS_CELLS)
     skipped: dict[str, int] = {}
     keep = []
     for i, lab in enumerate(labels):

@@ -3,10 +3,12 @@
 The user points the camera at a few fields (or gives a folder of images); the app locates
 the white cells exactly as it does live, cuts them as the model sees them, and writes a
 new package derived from the model: its batch-normalisation statistics re-estimated on
-those cells (``adapt.batchnorm``), its "unlike the training data" statistics re-based on
-them (so the warning describes departures from *this* microscope), and a card recording
-the parent, the number of images and cells, their colour statistics and the date. The
-learned weights, the stain reference, the temperature and the threshold are the parent's.
+those cells (``adapt.batchnorm``) where that is safe (``adapt.guard``: otherwise the
+parent's normalisation stays), this microscope added as a source of the "unlike the
+training images" check (a cell like this microscope's is no longer provisional), and a
+card recording the parent, the number of images and cells, their colour statistics, the
+guard's numbers and the date. The learned weights, the stain reference, the temperature
+and the threshold are the parent's.
 
 A calibrated model is not a validated one: no label was used, so the card says
 ``validated: false`` until cells the lab labelled measure it (``adapt.teach``).
@@ -23,8 +25,9 @@ import numpy as np
 
 from micro_app.adapt import library
 from micro_app.adapt.batchnorm import recalibrate_batchnorm
+from micro_app.adapt.guard import normalisation_check
 from micro_app.adapt.openset_refit import refit_open_set
-from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.appearance import Appearance, features_batch, fit_source
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError
 from micro_app.core.models.classifier import prepare_batch
@@ -32,6 +35,7 @@ from micro_app.core.models.package import ModelPackage, load_package, save_packa
 from micro_app.core.models.replay import REPLAY_FILE
 from micro_app.core.stain import StainReference
 from micro_app.training.export import export_beside_keras
+from micro_app.training.pipeline import predict_features
 
 log = logging.getLogger("micro_app")
 MIN_CELLS = 20  # fewer cells give batch statistics too noisy to trust
@@ -58,14 +62,18 @@ def check_enough(n_cells: int, n_images: int, min_cells: int = MIN_CELLS) -> Non
         )
 
 
-def appearance_for(feats: np.ndarray, seed: int = 0) -> AppearanceStats:
-    """Appearance statistics of this microscope's cells (their ``features_batch``): fitted
-    on two thirds, the threshold from the other third (all when too few to split)."""
-    if len(feats) < 30:
-        return AppearanceStats.fit(feats)
-    order = np.random.default_rng(seed).permutation(len(feats))
-    cut = (2 * len(feats)) // 3
-    return AppearanceStats.fit(feats[order[:cut]], feats[order[cut:]])
+THIS_MICROSCOPE = "this microscope"
+
+
+def appearance_for(
+    parent: dict[str, Any] | None, feats: np.ndarray, name: str = THIS_MICROSCOPE, seed: int = 0
+) -> Appearance:
+    """The parent's appearance sources with this microscope's cells (their
+    ``features_batch``) added as one more (or replacing an earlier set-up of the same)."""
+    stats = fit_source(feats, seed)
+    if parent is None:
+        return Appearance.single(name, stats)
+    return Appearance.from_dict(parent).with_source(name, stats)
 
 
 def calibrate(
@@ -78,10 +86,12 @@ def calibrate(
     seed: int = 0,
     progress: Callable[[str, float], None] | None = None,
     min_cells: int = MIN_CELLS,
+    source_name: str = THIS_MICROSCOPE,
 ) -> library.NewVersion:
     """Write a package derived from ``parent`` and calibrated to ``crops`` (uint8 cells
     at the model input, as ``collect_cells`` gives them). ``out``: the package folder;
-    None puts it in the library as its next version."""
+    None puts it in the library as its next version. ``source_name``: how the
+    appearance check names this microscope."""
     card = parent.card
     if card.scope != "cell":
         raise InputError("calibration adapts cell models; this model classifies whole fields")
@@ -92,13 +102,20 @@ def calibrate(
     feats = features_batch(crops)
     before = _unlike_share(card.appearance, feats)
     say(f"re-estimating normalisation on {len(crops)} cells", 0.15)
+    probs_before = predict_features(work.model, crops, card)
     layers = recalibrate_batchnorm(
         work.model,
         prepare_batch(crops, card),
         seed=seed,
-        progress=lambda k, n: say("re-estimating normalisation", 0.15 + 0.6 * k / n),
+        progress=lambda k, n: say("re-estimating normalisation", 0.15 + 0.55 * k / n),
     )
-    stats = appearance_for(feats, seed)
+    guard = normalisation_check(
+        probs_before, predict_features(work.model, crops, card), card.classes
+    )
+    if layers and not guard["keep"]:
+        say("calibration would harm this model here: its own normalisation stays", 0.75)
+        work = load_package(parent.path)
+    stats = appearance_for(card.appearance, feats, source_name, seed)
     colour = StainReference.from_images(crops)
     adaptation = {
         "images": n_images,
@@ -106,12 +123,21 @@ def calibrate(
         "labels_used": 0,
         "validated": False,
         "batchnorm_layers": layers,
+        "normalisation": "calibrated" if guard["keep"] or not layers else "parent",
+        "guard": guard,
         "colour_lab": colour.to_dict(),
         "unlike_share_before": before,
+        "unlike_share_after": _unlike_share(stats.to_dict(), feats),
+        "appearance_source": source_name,
         "note": "batch-normalisation and appearance statistics re-estimated on this "
         "microscope's cells without labels; accuracy here is unmeasured until labelled "
         "cells are checked",
     }
+    if layers and not guard["keep"]:
+        adaptation["note"] = (
+            f"the parent's normalisation was kept: {guard['reason']}; this microscope was "
+            "added to the unlike-the-training-images check; no labels were used"
+        )
     if not layers:
         adaptation["note"] = (
             "this network has no batch normalisation: only the appearance statistics were "
@@ -152,5 +178,4 @@ def _unlike_share(appearance: dict[str, Any] | None, feats: np.ndarray) -> float
     """Share of cells (their appearance features) the ``appearance`` check flags."""
     if appearance is None or not len(feats):
         return None
-    stats = AppearanceStats.from_dict(appearance)
-    return round(float(np.mean(stats.scores(feats) > stats.threshold)), 4)
+    return Appearance.from_dict(appearance).shares(feats)["unlike"]

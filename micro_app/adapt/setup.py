@@ -2,17 +2,21 @@
 this microscope" and its tests drive this; no Qt here):
 
 1. collect fields while the technician moves the slide (or add a folder of fields);
-2. calibrate without labels on their cells (``microscope.calibrate``: batch-norm and the
-   unlike-the-training-images check re-based on this microscope);
-3. the calibrated model suggests a class for every collected cell; sorted by suggested
-   class, the technician confirms or corrects each (one key or click per cell), until
-   each class has about ``per_class`` cells;
-4. teach those cells (``teach.teach``): every fourth labelled cell of a class, from the
-   third on, is held back and never trained on; before and after are scored on those.
-   Teaching starts from the calibrated model, or from the shipped one when that is right
-   on more of the held-back cells (calibration can hurt: on BCCD it took the default
-   from 0.73 to 0.36); the new version keeps the calibrated unlike-the-training-images
-   check either way, which describes this microscope's cells whatever the network;
+2. calibrate without labels on their cells (``microscope.calibrate``: batch-norm re-based
+   where the guard finds it safe, this microscope added to the unlike-the-training-images
+   check);
+3. the calibrated model suggests a class for every collected cell; grouped by suggested
+   class, the cells that teach most first (``adapt.select``), the technician confirms or
+   corrects each (one key or click per cell), until each class has about ``per_class``
+   cells; a class the model lacks (``blast`` is offered; others by name) is added the same
+   way (``adapt.classes``);
+4. teach those cells (``teach.teach``), with the other collected cells pseudo-labelled:
+   every fourth labelled cell of a class, from the third on, is held back and never
+   trained on; before and after are scored on those. Teaching starts from the calibrated
+   model, or from the shipped one when that is right on more of the labelled cells
+   (neither was trained on them); the new version keeps the calibrated
+   unlike-the-training-images check either way, which describes this microscope's cells
+   whatever the network;
 5. use it: the window remembers the model for this microscope (camera + objective).
 
 Every labelled cell is also kept in the lab's labelled-cell store for later teaching.
@@ -28,10 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from micro_app.adapt.classes import MIN_NEW_CLASS_CELLS, SUGGESTED, check_new_class
 from micro_app.adapt.labelled import LabelledSet, LabelledStore, _as_set, split_for
 from micro_app.adapt.library import NewVersion
 from micro_app.adapt.microscope import MIN_CELLS, calibrate
-from micro_app.adapt.teach import MIN_TRAIN_CELLS, TeachConfig, score_cells, teach
+from micro_app.adapt.scoring import score_cells
+from micro_app.adapt.select import rank
+from micro_app.adapt.teach import MIN_TRAIN_CELLS, TeachConfig, teach
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError
 from micro_app.core.models.classifier import Classifier
@@ -67,6 +74,7 @@ class MicroscopeSetup:
         library_root: Path | None = None,
         per_class: int = PER_CLASS,
         teach_config: TeachConfig | None = None,
+        offer: tuple[str, ...] = SUGGESTED[:1],
     ) -> None:
         """``engine``: cuts cells as the live view does; give it its own scale estimate
         (``Engine.derive(fresh_scale=True)``) so the live view's is left alone."""
@@ -85,10 +93,22 @@ class MicroscopeSetup:
         self.calibrated: NewVersion | None = None
         self.suggestions: list[Suggestion] = []
         self.taught: NewVersion | None = None
+        self.added: list[str] = []  # classes the lab adds (offered ones included)
+        for name in offer:
+            if name not in parent.card.classes:
+                self.add_class(name)
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return self.parent.card.classes
+        """The model's classes, then the ones the lab adds."""
+        return self.parent.card.classes + tuple(self.added)
+
+    def add_class(self, name: str) -> str:
+        """Add a class by name (checked: ``adapt.classes``); returns its canonical name."""
+        c = check_new_class(name, self.classes)
+        if c not in self.classes:
+            self.added.append(c)
+        return c
 
     # -- 1. fields ------------------------------------------------------------------------
     def add_field(self, image: np.ndarray) -> int:
@@ -113,6 +133,7 @@ class MicroscopeSetup:
             n_images=self.fields,
             library_root=self.library_root,
             progress=lambda t, s: say(t, 0.8 * s),
+            source_name=f"set-up: {self.microscope}",
         )
         say("the calibrated model suggests a class for each cell", 0.85)
         self.suggestions = self._suggest(load_package(self.calibrated.package), crops)
@@ -121,18 +142,25 @@ class MicroscopeSetup:
 
     def _suggest(self, pkg: ModelPackage, crops: np.ndarray) -> list[Suggestion]:
         clf = Classifier(pkg)
-        probs = (
-            np.concatenate([clf.predict(crops[i : i + 64]) for i in range(0, len(crops), 64)])
-            if len(crops)
-            else np.zeros((0, len(self.classes)))
-        )
+        known = clf.classes
+        probs, feats = [], []
+        for i in range(0, len(crops), 64):
+            p, f = clf.predict_full(crops[i : i + 64])
+            probs.append(p)
+            if f is not None:
+                feats.append(f.reshape(len(p), -1))
+        p_all = np.concatenate(probs) if probs else np.zeros((0, len(known)))
+        f_all = np.concatenate(feats) if feats and len(feats) == len(probs) else None
+        order = rank(p_all, f_all)
         out = [
-            Suggestion(crop, self.crop_field[i], self.classes[int(p.argmax())], float(p.max()))
-            for i, (crop, p) in enumerate(zip(crops, probs, strict=True))
+            Suggestion(crop, self.crop_field[i], known[int(p.argmax())], float(p.max()))
+            for i, (crop, p) in enumerate(zip(crops, p_all, strict=True))
         ]
-        # grouped by suggested class, the surest first: a technician confirms runs quickly
-        order = {c: k for k, c in enumerate(self.classes)}
-        return sorted(out, key=lambda s: (order[s.predicted], -s.confidence))
+        # grouped by suggested class (a technician confirms runs quickly); within a class
+        # the cells that teach most first (``adapt.select``)
+        by_class = {c: k for k, c in enumerate(known)}
+        keyed = sorted(range(len(out)), key=lambda i: (by_class[out[i].predicted], order[i]))
+        return [out[i] for i in keyed]
 
     # -- 3. confirm or correct ----------------------------------------------------------------
     def label(self, index: int, label: str) -> None:
@@ -165,13 +193,23 @@ class MicroscopeSetup:
     def can_teach(self) -> bool:
         return self.calibrated is not None and sum(self.counts().values()) >= MIN_TRAIN_CELLS
 
+    def too_few(self) -> dict[str, int]:
+        """Added classes labelled, but too rarely to be taught (they are left out)."""
+        counts = self.counts()
+        return {c: counts[c] for c in self.added if 0 < counts[c] <= MIN_NEW_CLASS_CELLS}
+
     def labelled_set(self) -> LabelledSet:
         """This set-up's labels, split as the store splits: every fourth cell of a class,
-        from the third on, is held back."""
+        from the third on, is held back. An added class needs more than
+        ``MIN_NEW_CLASS_CELLS`` labels to be taught; the classes are the model's, then the
+        added ones that are."""
+        counts = self.counts()
+        taught = tuple(c for c in self.added if counts[c] > MIN_NEW_CLASS_CELLS)
+        left_out = set(self.added) - set(taught)
         labels, splits, images = [], [], []
         seen: dict[str, int] = {}
         for s in self.suggestions:
-            if s.label is None or s.label == SKIP:
+            if s.label is None or s.label == SKIP or s.label in left_out:
                 continue
             k = seen.get(s.label, 0)
             seen[s.label] = k + 1
@@ -179,7 +217,7 @@ class MicroscopeSetup:
             splits.append(split_for(k))
             images.append(s.crop)
         size = self.parent.card.input_size
-        return _as_set(labels, splits, images, self.classes, size)
+        return _as_set(labels, splits, images, self.parent.card.classes + taught, size)
 
     # -- 4. teach --------------------------------------------------------------------------------
     def teach(
@@ -200,24 +238,28 @@ class MicroscopeSetup:
             cancel=cancel,
             before_package=self.parent,
             appearance=calibrated.card.appearance,
-            report={"started_from": choice},
+            report={"started_from": choice, "too_few_to_teach": self.too_few()},
+            pool=np.stack(self.crops) if self.crops else None,
         )
         return self.taught
 
     def _starting_point(
         self, calibrated: ModelPackage, cells: LabelledSet
     ) -> tuple[ModelPackage, dict[str, Any]]:
-        """The calibrated model, unless the shipped one is right on more of the held-back
-        cells (a tie keeps the calibrated one)."""
-        x, y = cells.holdout_images, cells.holdout_labels
+        """The calibrated model, unless the shipped one is right on more of the labelled
+        cells (neither was trained on any of them; a tie keeps the calibrated one)."""
+        x = np.concatenate([cells.train_images, cells.holdout_images])
+        y = np.concatenate([cells.train_labels, cells.holdout_labels])
         card = self.parent.card
         threshold = card.unidentified_threshold if card.unidentified_threshold is not None else 0.5
-        shipped = score_cells(Classifier(self.parent), x, y, threshold) if len(y) else {}
-        calib = score_cells(Classifier(calibrated), x, y, threshold) if len(y) else {}
+        ks = cells.classes
+        shipped = score_cells(Classifier(self.parent), x, y, threshold, ks) if len(y) else {}
+        calib = score_cells(Classifier(calibrated), x, y, threshold, ks) if len(y) else {}
         use_shipped = bool(len(y)) and shipped["accuracy"] > calib["accuracy"]
         choice = {
             "model": "shipped" if use_shipped else "calibrated",
-            "held_back_right_class": {
+            "labelled_cells": len(y),
+            "labelled_right_class": {
                 "shipped": shipped.get("accuracy"),
                 "calibrated": calib.get("accuracy"),
             },
@@ -251,5 +293,8 @@ class MicroscopeSetup:
             "after": r["after"],
             "verdict": r["verdict"],
             "started_from": r["started_from"],
+            "added_classes": r.get("added_classes", []),
+            "pseudo": (r.get("pseudo_labels") or {}).get("kept", 0),
+            "too_few": r.get("too_few_to_teach") or {},
             "package": str(self.taught.package),
         }

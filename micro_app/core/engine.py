@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.appearance import Appearance, features_batch
 from micro_app.core.confine import inside
 from micro_app.core.errors import MicroAppError
 from micro_app.core.frame import Frame
@@ -90,7 +90,7 @@ class Engine:
         self._frames_seen = 0
         card = package.card if package is not None else None
         self._appearance = (
-            AppearanceStats.from_dict(card.appearance) if card and card.appearance else None
+            Appearance.from_dict(card.appearance) if card and card.appearance else None
         )
         self._open_set = _open_set(package) if self.classifier is not None else None
 

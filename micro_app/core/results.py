@@ -26,7 +26,8 @@ class CellResult:
     confidence: float
     probabilities: dict[str, float]
     touches_border: bool = False
-    # distance from the model's training images (``core.appearance``); None: not checked
+    # distance from the nearest of the model's training sources, in units of its threshold
+    # (``core.appearance``: above 1 is unlike them all); None: not checked
     appearance_score: float | None = None
     unlike_training: bool = False
     # distance from every class in the network's own features (``core.openset``)

@@ -38,6 +38,8 @@ DEFAULT_WATCH = {
     # unlike every class the model knows (blasts, plasma cells, smudge cells, artefacts)
     "atypical": 0.02,
 }
+# classes whose warning asks for a person: a blast in peripheral blood is referred
+REFER = ("blast",)
 THUMB = 64
 
 
@@ -88,6 +90,13 @@ class CountStatus:
     @property
     def done(self) -> bool:
         return self.total >= self.target
+
+
+def watch_message(label: str, n: int, total: int, share: float) -> str:
+    """The warning for a watched class above its share of the counted cells."""
+    if label in REFER:
+        return f"{n} {label}{'s' if n != 1 else ''} in {total} cells: refer for review"
+    return f"{label}: {100.0 * n / total:.1f}% of {total} cells, above the {share:.0%} alert"
 
 
 class SlideSession:
@@ -249,9 +258,7 @@ class SlideSession:
         warnings = []
         for label, share in self.watch.items():
             if total and counts.get(label, 0) / total > share:
-                warnings.append(
-                    f"{label}: {pct[label]:.1f}% of {total} cells, above the {share:.0%} alert"
-                )
+                warnings.append(watch_message(label, counts[label], total, share))
         unlike = sum(c.unlike_training for c in self.cells.values())
         if total and unlike / total > UNLIKE_SHARE:
             warnings.append(unlike_message(unlike / total))

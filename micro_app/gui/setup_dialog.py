@@ -7,25 +7,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from micro_app.adapt.classes import SUGGESTED
 from micro_app.adapt.library import NewVersion
 from micro_app.adapt.setup import SKIP, MicroscopeSetup
+from micro_app.core.errors import InputError
 from micro_app.core.frame import Frame
 from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
 from micro_app.gui.adapt_dialog import AdaptDialog
@@ -126,24 +131,98 @@ class SetupDialog(AdaptDialog):
     def _review_page(self) -> QWidget:
         page = QWidget()
         col = QVBoxLayout(page)
-        self.keys = QLabel(
-            "Enter or Space: the suggestion is right.  "
-            + "  ".join(f"{k + 1}: {c}" for k, c in enumerate(self.setup.classes[:9]))
-            + "  0: not a white cell.  Or right-click a cell."
-        )
+        self.keys = QLabel()
         self.keys.setWordWrap(True)
         col.addWidget(self.keys)
+        row = QHBoxLayout()
         self.tally = QLabel()
         self.tally.setWordWrap(True)
-        col.addWidget(self.tally)
+        row.addWidget(self.tally, 1)
+        self.add_class_button = QPushButton("Add a class…")
+        self.add_class_button.setToolTip(
+            "A kind of cell the model does not know yet (blast, plasma cell, smudge cell, "
+            "artefact, reactive lymphocyte…): label at least 4 of them to teach it"
+        )
+        self.add_class_button.clicked.connect(self._ask_class)
+        row.addWidget(self.add_class_button)
+        col.addLayout(row)
+        self.class_note = QLabel()
+        self.class_note.setWordWrap(True)
+        col.addWidget(self.class_note)
         self.grid = QListWidget()
         self.grid.setViewMode(QListWidget.ViewMode.IconMode)
         self.grid.setIconSize(QSize(ICON, ICON))
         self.grid.setGridSize(QSize(ICON + 40, ICON + 40))
         self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.grid.itemDoubleClicked.connect(lambda it: self._answer(self.grid.row(it), None))
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._cell_menu)
         col.addWidget(self.grid, 1)
+        self._show_keys()
         return page
+
+    def _show_keys(self) -> None:
+        classes = self.setup.classes
+        new = set(self.setup.added)
+        keys = "  ".join(
+            f"{k + 1}: {c}" + (" (new)" if c in new else "") for k, c in enumerate(classes[:9])
+        )
+        more = " Right-click a cell for every class." if len(classes) > 9 else ""
+        self.keys.setText(
+            f"Enter or Space: the suggestion is right.  {keys}  0: not a white cell.  Or "
+            f"right-click a cell.{more}"
+        )
+
+    def add_class(self, name: str) -> str | None:
+        """Add a class the lab teaches (``adapt.classes``); None and a one-line note when
+        the name cannot be one."""
+        try:
+            added = self.setup.add_class(name)
+        except InputError as exc:
+            self.class_note.setText(str(exc))
+            return None
+        self.class_note.setText(
+            f"Class {added!r} added: label its cells in the grid (key "
+            f"{self.setup.classes.index(added) + 1} or right-click); at least 4 teach it."
+            if self.setup.classes.index(added) < 9
+            else f"Class {added!r} added: right-click its cells to label them."
+        )
+        self._show_keys()
+        self._update()
+        return added
+
+    def _ask_class(self) -> None:
+        offer = [c for c in SUGGESTED if c not in self.setup.classes]
+        name, ok = QInputDialog.getItem(
+            self,
+            "Add a class",
+            "A kind of cell of this lab the model does not know:",
+            offer,
+            0,
+            True,
+        )
+        if ok and name.strip():
+            self.add_class(name)
+
+    def _cell_menu(self, pos: QPoint) -> None:
+        item = self.grid.itemAt(pos)
+        if item is None:
+            return
+        row = self.grid.row(item)
+        menu = QMenu(self)
+        for c in self.setup.classes:
+            menu.addAction(c, partial(self._answer, row, c))
+        menu.addSeparator()
+        menu.addAction(SKIP, lambda: self._answer(row, SKIP))
+        menu.addAction("New class…", lambda: self._new_class_for(row))
+        menu.exec(self.grid.viewport().mapToGlobal(pos))
+
+    def _new_class_for(self, row: int) -> None:
+        """Add a class and give it to this cell."""
+        before = len(self.setup.added)
+        self._ask_class()
+        if len(self.setup.added) > before:
+            self._answer(row, self.setup.added[-1])
 
     def _teach_page(self) -> QWidget:
         page = QWidget()
@@ -231,15 +310,28 @@ class SetupDialog(AdaptDialog):
             f"right class {before['accuracy']:.0%} → <b>{after['accuracy']:.0%}</b>; averaged "
             f"over classes {before['balanced_accuracy']:.0%} → {after['balanced_accuracy']:.0%}",
         ]
+        added = set(s.get("added_classes") or [])
         for c, r in after.get("recall", {}).items():
-            lines.append(f"{c}: {before['recall'].get(c, 0):.0%} → {r:.0%}")
+            if c in added:
+                lines.append(f"New class {c}: {r:.0%} of its held-back cells found.")
+            else:
+                lines.append(f"{c}: {before['recall'].get(c, 0):.0%} → {r:.0%}")
+        for c in sorted(added - set(after.get("recall", {}))):
+            lines.append(f"New class {c} taught (none of its cells was held back).")
         start = s["started_from"]
-        held = start["held_back_right_class"]
+        held = start.get("labelled_right_class") or {}
         if held.get("shipped") is not None:
             lines.append(
-                f"Taught from the {start['model']} model (right on the held-back cells: "
-                f"shipped {held['shipped']:.0%}, calibrated {held['calibrated']:.0%})."
+                f"Taught from the {start['model']} model (right on the {start['labelled_cells']}"
+                f" cells you labelled: shipped {held['shipped']:.0%}, calibrated "
+                f"{held['calibrated']:.0%})."
             )
+        if s.get("pseudo"):
+            lines.append(
+                f"Also taught {s['pseudo']} of the other collected cells the model was sure of."
+            )
+        for c, n in (s.get("too_few") or {}).items():
+            lines.append(f"{c}: only {n} labelled, not taught (label at least 4 to add the class).")
         lines.append(f"<b>{s['verdict'][0].upper()}{s['verdict'][1:]}.</b>")
         lines.append("Use it for this microscope, or discard it: the current model stays.")
         return "<p>" + "</p><p>".join(lines) + "</p>"
@@ -309,10 +401,12 @@ class SetupDialog(AdaptDialog):
             for b in (self.collect_button, self.add_field_button, self.folder_button):
                 b.setEnabled(not collecting and not self.busy)
             counts, wanted = self.setup.counts(), self.setup.wanted()
+            new = set(self.setup.added)
             self.tally.setText(
                 "Confirmed: "
                 + ", ".join(
-                    f"{c} {counts[c]}" + ("" if wanted[c] == 0 else f"/{self.setup.per_class}")
+                    f"{c}{' (new)' if c in new else ''} {counts[c]}"
+                    + ("" if wanted[c] == 0 else f"/{self.setup.per_class}")
                     for c in self.setup.classes
                 )
             )

@@ -21,6 +21,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from micro_app.adapt.classes import SUGGESTED, check_new_class
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import NewVersion
 from micro_app.adapt.teach import TeachConfig, teach
@@ -81,7 +83,11 @@ class TeachDialog(AdaptDialog):
         self.config = config or TeachConfig()
         self.resize(900, 720)
         self.package = package
-        self.classes = package.card.classes
+        known = package.card.classes
+        # the model's classes, then the ones the lab adds: those already in the store, and
+        # blast, offered from the start
+        added = [c.label for c in store.cells() if c.label not in known]
+        self.classes = known + tuple(dict.fromkeys([*added, SUGGESTED[0]]))
         self.store = store
         self.session = session
         self.library_root = library_root
@@ -100,7 +106,17 @@ class TeachDialog(AdaptDialog):
         self.class_combo = QComboBox()
         self.class_combo.activated.connect(lambda _: self._show_class())
         row.addWidget(self.class_combo, 1)
+        add = QPushButton("Add a class…")
+        add.setToolTip(
+            "A kind of cell the model does not know yet (blast, plasma cell, smudge cell, "
+            "artefact, reactive lymphocyte…): label at least 4 of them to teach it"
+        )
+        add.clicked.connect(self._ask_class)
+        row.addWidget(add)
         col.addLayout(row)
+        self.class_note = QLabel()
+        self.class_note.setWordWrap(True)
+        col.addWidget(self.class_note)
         self.grid = QListWidget()
         self.grid.setViewMode(QListWidget.ViewMode.IconMode)
         self.grid.setIconSize(QSize(ICON, ICON))
@@ -143,6 +159,38 @@ class TeachDialog(AdaptDialog):
         row.addWidget(close)
         col.addLayout(row)
 
+    # -- classes the lab adds ---------------------------------------------------------------
+    def add_class(self, name: str) -> str | None:
+        """Add a class to label cells with (``adapt.classes``); None and a one-line note
+        when the name cannot be one."""
+        try:
+            c = check_new_class(name, self.classes)
+        except InputError as exc:
+            self.class_note.setText(str(exc))
+            return None
+        if c not in self.classes:
+            self.classes = (*self.classes, c)
+            self.label_combo.addItem(c)
+        self.class_note.setText(
+            f"Class {c!r}: select its cells (this slide's, under the class the model gave "
+            "them) and label them as it; at least 4 teach it."
+        )
+        self.refresh()
+        return c
+
+    def _ask_class(self) -> None:
+        offer = [c for c in SUGGESTED if c not in self.classes]
+        name, ok = QInputDialog.getItem(
+            self,
+            "Add a class",
+            "A kind of cell of this lab the model does not know:",
+            offer,
+            0,
+            True,
+        )
+        if ok and name.strip():
+            self.add_class(name)
+
     # -- the cells of one class ---------------------------------------------------------
     def _current_class(self) -> str:
         return str(self.class_combo.currentData() or self.classes[0])
@@ -160,10 +208,12 @@ class TeachDialog(AdaptDialog):
         current = self.class_combo.currentData()
         stored = self.store.cells()
         self.class_combo.clear()
+        known = self.package.card.classes
         for k in self.classes:
             n_stored = sum(c.label == k for c in stored)
             n_slide = len(self._slide_cells(k))
-            self.class_combo.addItem(f"{k}: {n_stored} labelled, {n_slide} on this slide", k)
+            new = "" if k in known else " (new class)"
+            self.class_combo.addItem(f"{k}{new}: {n_stored} labelled, {n_slide} on this slide", k)
         self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(current)))
         self._show_class()
         train = sum(c.split == "train" and c.label in self.classes for c in stored)
@@ -225,10 +275,19 @@ class TeachDialog(AdaptDialog):
         package, store, root, cfg = self.package, self.store, self.library_root, self.config
         card = package.card
 
+        # this slide's counted cells are this microscope's: unlabelled, they still teach
+        pool = [c.crop for c in self.session.cells() if c.crop is not None]
+
         def job(progress: Callable[[str, float], None], cancel: threading.Event) -> Any:
-            cells = store.to_set(card.classes, card.input_size)
+            cells = store.to_set(card.classes, card.input_size, add_classes=True)
             return teach(
-                package, cells, config=cfg, library_root=root, progress=progress, cancel=cancel
+                package,
+                cells,
+                config=cfg,
+                library_root=root,
+                progress=progress,
+                cancel=cancel,
+                pool=np.stack(pool) if pool else None,
             )
 
         self.report.setPlainText(
@@ -275,10 +334,23 @@ def describe_teaching(result: NewVersion) -> str:
             f"On {ta['cells']} held-back training images (does it still know them?): "
             f"{tb['accuracy']:.0%} → {ta['accuracy']:.0%}."
         )
+    for c in r.get("added_classes", []):
+        rb, ra = b.get("recall", {}), a.get("recall", {})
+        if c in ra:
+            lines.append(
+                f"New class <b>{c}</b>: {ra[c]:.0%} of its held-back cells found "
+                f"(before: {rb.get(c, 0):.0%})."
+            )
+        else:
+            lines.append(f"New class <b>{c}</b> taught; none of its cells was held back.")
+    pseudo = (r.get("pseudo_labels") or {}).get("kept", 0)
     lines.append(
-        f"Taught with {r['train_cells']} lab cells {r['train_per_class']} and "
-        f"{r['replay_cells']} training images."
+        f"Taught with {r['train_cells']} lab cells {r['train_per_class']}, {pseudo} other "
+        f"cells of this microscope the model was sure of, and {r['replay_cells']} training "
+        "images."
     )
     if r["skipped_labels"]:
-        lines.append(f"Skipped labels the model has no class for: {r['skipped_labels']}.")
+        lines.append(
+            f"Not taught (a new class needs at least 4 labelled cells): {r['skipped_labels']}."
+        )
     return "<p>" + "</p><p>".join(lines) + "</p>"

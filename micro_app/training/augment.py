@@ -10,6 +10,9 @@ must hold up on other labs' stains and cameras. ``Augment.camera()`` simulates t
 the eyepiece camera instead (``camera_augment``: HED or L*a*b* stain jitter, white balance,
 exposure, vignetting, defocus, sensor noise and 4:2:0 JPEG at a random camera resolution),
 applied to crops read at twice the model input before they are resized to it.
+
+Every random number is drawn from the batch's own seed (stateless ops), so a run with the
+same seed augments the same way however tf.data schedules its parallel calls.
 """
 
 from __future__ import annotations
@@ -138,41 +141,68 @@ class Augment(CameraParams):
         return asdict(self)
 
 
-def augment_batch(images: Any, aug: Augment) -> Any:
-    """uint8 ``(B, H, W, 3)`` tensor -> augmented uint8 tensor of the same shape."""
+class _Draws:
+    """Stateless random numbers from one batch seed: the k-th draw folds k into it."""
+
+    def __init__(self, seed: Any) -> None:
+        self.seed = seed
+        self.k = 0
+
+    def _next(self) -> Any:
+        import tensorflow as tf
+
+        self.k += 1
+        return tf.random.experimental.stateless_fold_in(self.seed, self.k)
+
+    def uniform(self, shape: Any, lo: Any = 0.0, hi: Any = 1.0, dtype: Any = None) -> Any:
+        import tensorflow as tf
+
+        dtype = dtype or tf.float32
+        return tf.random.stateless_uniform(shape, self._next(), lo, hi, dtype=dtype)
+
+    def normal(self, shape: Any) -> Any:
+        import tensorflow as tf
+
+        return tf.random.stateless_normal(shape, self._next())
+
+
+def augment_batch(images: Any, aug: Augment, seed: Any) -> Any:
+    """uint8 ``(B, H, W, 3)`` tensor -> augmented uint8 tensor of the same shape; ``seed``:
+    an int64 ``[2]`` tensor, the batch's own."""
     import tensorflow as tf
 
+    rnd = _Draws(seed)
     x = tf.cast(images, tf.float32)
     b = tf.shape(x)[0]
     h, w = int(images.shape[1]), int(images.shape[2])
     if aug.flip:
-        lr = tf.random.uniform([b, 1, 1, 1]) < 0.5
+        lr = rnd.uniform([b, 1, 1, 1]) < 0.5
         x = tf.where(lr, tf.reverse(x, axis=[2]), x)
-        ud = tf.random.uniform([b, 1, 1, 1]) < 0.5
+        ud = rnd.uniform([b, 1, 1, 1]) < 0.5
         x = tf.where(ud, tf.reverse(x, axis=[1]), x)
     if aug.rot90 and h == w:
-        k = tf.random.uniform([b], 0, 4, dtype=tf.int32)
+        k = rnd.uniform([b], 0, 4, dtype=tf.int32)
         rots = tf.stack([tf.image.rot90(x, i) for i in range(4)])  # (4, B, H, W, 3)
         x = tf.gather_nd(rots, tf.stack([k, tf.range(b)], axis=1))
     if aug.rotation_deg or aug.shift or aug.zoom or aug.shear_deg:
-        x = _affine(x, aug, h, w)
+        x = _affine(x, aug, h, w, rnd)
     if aug.brightness or aug.contrast or aug.saturation or aug.hue or aug.channel_gain:
-        x = _colour(x / 255.0, aug) * 255.0
+        x = _colour(x / 255.0, aug, rnd) * 255.0
     if aug.blur_sigma:
-        x = _blur(x, aug.blur_sigma)
+        x = _blur(x, aug.blur_sigma, rnd)
     if aug.noise:
-        sd = tf.random.uniform([b, 1, 1, 1], 0.0, aug.noise * 255.0)
-        x = x + tf.random.normal(tf.shape(x)) * sd
+        sd = rnd.uniform([b, 1, 1, 1], 0.0, aug.noise * 255.0)
+        x = x + rnd.normal(tf.shape(x)) * sd
     return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
 
 
-def _affine(x: Any, aug: Augment, h: int, w: int) -> Any:
+def _affine(x: Any, aug: Augment, h: int, w: int, rnd: _Draws) -> Any:
     import tensorflow as tf
 
     b = tf.shape(x)[0]
 
     def u(lim: float) -> Any:
-        return tf.random.uniform([b], -lim, lim)
+        return rnd.uniform([b], -lim, lim)
 
     theta = u(math.radians(aug.rotation_deg))
     shear = u(math.radians(aug.shear_deg))
@@ -199,17 +229,17 @@ def _affine(x: Any, aug: Augment, h: int, w: int) -> Any:
     )
 
 
-def _colour(x: Any, aug: Augment) -> Any:
+def _colour(x: Any, aug: Augment, rnd: _Draws) -> Any:
     import tensorflow as tf
 
     b = tf.shape(x)[0]
 
     def u(lo: float, hi: float) -> Any:
-        return tf.random.uniform([b, 1, 1, 1], lo, hi)
+        return rnd.uniform([b, 1, 1, 1], lo, hi)
 
     if aug.channel_gain:
         g = aug.channel_gain
-        x = x * tf.random.uniform([b, 1, 1, 3], 1 - g, 1 + g)
+        x = x * rnd.uniform([b, 1, 1, 3], 1 - g, 1 + g)
     if aug.brightness:
         x = x + u(-aug.brightness, aug.brightness)
     if aug.contrast:
@@ -224,11 +254,11 @@ def _colour(x: Any, aug: Augment) -> Any:
     return x
 
 
-def _blur(x: Any, max_sigma: float) -> Any:
+def _blur(x: Any, max_sigma: float, rnd: _Draws) -> Any:
     """Gaussian blur with one random sigma per batch, on a random half of the images."""
     import tensorflow as tf
 
-    sigma = tf.random.uniform([], 0.3, max_sigma)
+    sigma = rnd.uniform([], 0.3, max_sigma)
     radius = math.ceil(3 * max_sigma)
     t = tf.range(-radius, radius + 1, dtype=tf.float32)
     k = tf.exp(-0.5 * tf.square(t / sigma))
@@ -239,5 +269,5 @@ def _blur(x: Any, max_sigma: float) -> Any:
     y = tf.pad(x, pad, mode="REFLECT")
     y = tf.nn.depthwise_conv2d(y, kx, [1, 1, 1, 1], "VALID")
     y = tf.nn.depthwise_conv2d(y, ky, [1, 1, 1, 1], "VALID")
-    pick = tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) < 0.5
+    pick = rnd.uniform([tf.shape(x)[0], 1, 1, 1]) < 0.5
     return tf.where(pick, y, x)

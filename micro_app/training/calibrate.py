@@ -6,8 +6,10 @@
   never the predicted class.
 - Threshold: the lowest top-class probability at which the validation cells kept reach
   ``target_accuracy``, withholding at most ``max_withheld`` of them.
-- Appearance (``core.appearance``): robust centre and spread of the training images'
-  colour and nucleus numbers, with the validation images' 99th percentile as threshold.
+- Appearance (``core.appearance``): centre and spread of the training images' colour and
+  nucleus numbers, per source: the dataset (the validation images' 99th percentile as
+  threshold) and each ``--extra-train`` set (its own cells, a third held out for the
+  threshold), so that a cell like any one source is not "unlike the training images".
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from micro_app.core.appearance import AppearanceStats, features_batch
+from micro_app.core.appearance import Appearance, AppearanceStats, features_batch, fit_source
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.models.card import CARD_FILE, ModelCard
 from micro_app.core.models.classifier import apply_temperature
@@ -85,9 +87,13 @@ def calibrate_package(
     *,
     fixed_threshold: float | None = None,
     target_accuracy: float = 0.99,
+    source_name: str = "training images",
+    extra_sources: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Write temperature, threshold and appearance into the package's card; return a
-    summary for the training log. ``raw_val_probs`` come from the uncalibrated model."""
+    summary for the training log. ``raw_val_probs`` come from the uncalibrated model.
+    ``train_images``/``val_images`` describe the dataset (``source_name``);
+    ``extra_sources``: name -> images of each other source the model trained on."""
     from micro_app.training.metrics import expected_calibration_error
 
     card = ModelCard.read(folder)
@@ -110,12 +116,17 @@ def calibrate_package(
     stats = AppearanceStats.fit(
         features_batch(train_images), features_batch(val_images) if len(val_images) else None
     )
+    appearance = Appearance.single(source_name, stats)
+    for name, images in (extra_sources or {}).items():
+        if len(images) >= 2:
+            appearance = appearance.with_source(name, fit_source(features_batch(images)))
+    summary["appearance_sources"] = list(appearance.names)
     metrics = dict(card.metrics, calibration=summary)
     new = replace(
         card,
         temperature=t,
         unidentified_threshold=threshold,
-        appearance=stats.to_dict(),
+        appearance=appearance.to_dict(),
         metrics=metrics,
     )
     atomic_write_json(Path(folder) / CARD_FILE, new.to_dict())

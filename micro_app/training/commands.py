@@ -144,9 +144,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--target-accuracy",
         type=float,
-        default=0.99,
         help="the unidentified threshold is the lowest at which validation cells kept reach "
-        "this accuracy (0.99)",
+        "this accuracy (0.99); when given, the command exits 1 if it is not reached or the "
+        "model is not fit to use",
+    )
+    t.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="pretrained weights: train the new head alone for N epochs, then every layer at "
+        "a tenth of the rate with batch normalisation in inference mode (3; 0: all at once)",
+    )
+    t.add_argument(
+        "--fine-tune-lr",
+        type=float,
+        metavar="LR",
+        help="learning rate after the warm-up (default: a tenth of --lr)",
     )
     t.add_argument(
         "--no-calibrate",
@@ -278,7 +292,10 @@ def _train(args: argparse.Namespace) -> int:
         replay_per_class=args.replay_per_class,
         crop_um=args.crop_um,
         scope=args.scope,
-        target_accuracy=args.target_accuracy,
+        target_accuracy=0.99 if args.target_accuracy is None else args.target_accuracy,
+        require_target=args.target_accuracy is not None,
+        warmup_epochs=args.warmup_epochs,
+        fine_tune_lr=args.fine_tune_lr,
         calibrate=not args.no_calibrate,
         use_class_weights=not args.no_class_weights,
         patience=args.patience,
@@ -298,8 +315,8 @@ def _train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         verbose=2 if args.quiet else None,
     )
-    train(cfg)
-    return 0
+    result = train(cfg)
+    return 1 if cfg.require_target and result.problems else 0
 
 
 def _augment(args: argparse.Namespace) -> Any:

@@ -41,6 +41,10 @@ class TrainConfig:
     use_class_weights: bool = True
     patience: int = 6
     lr_patience: int = 3
+    # pretrained weights: epochs that train the new head alone before every layer trains
+    # (``training.finetune``; 0: everything from the start, as before version 0.2)
+    warmup_epochs: int = 3
+    fine_tune_lr: float | None = None  # the rate after the warm-up (default: a tenth)
     name: str | None = None
     version: str = "1.0.0"
     data_name: str | None = None
@@ -54,6 +58,8 @@ class TrainConfig:
     cv_folds: int = 10
     unidentified_threshold: float | None = None
     target_accuracy: float = 0.99  # the threshold is chosen to reach it on validation
+    # given on the command line: a model that misses it, or is not fit to use, exits 1
+    require_target: bool = False
     calibrate: bool = True  # temperature, threshold and appearance from the validation split
     scope: str = "cell"  # "field": the model classifies whole frames
     crop_um: float | None = None  # side of the training crops in µm (cell scope)
@@ -79,6 +85,12 @@ class TrainConfig:
         positive("max per class", self.max_per_class)
         positive("search budget", self.search_budget)
         positive("search epochs", self.search_epochs)
+        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs <= 100:
+            raise SettingsError(f"warm-up epochs must be 0..100, got {self.warmup_epochs!r}")
+        if self.fine_tune_lr is not None and not 0 < self.fine_tune_lr < 1:
+            raise SettingsError(
+                f"fine-tuning learning rate must be in (0, 1), got {self.fine_tune_lr!r}"
+            )
         if not isinstance(self.replay_per_class, int) or not 0 <= self.replay_per_class <= 1000:
             raise SettingsError(f"replay per class must be 0..1000, got {self.replay_per_class!r}")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
@@ -124,6 +136,7 @@ class TrainResult:
     metrics: dict[str, Any]
     history: dict[str, list[float]]
     extra: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # not fit to use, target missed
 
 
 @dataclass

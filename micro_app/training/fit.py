@@ -8,40 +8,17 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from micro_app.core.errors import SettingsError
 from micro_app.core.models.card import ModelCard
+from micro_app.training import finetune
 from micro_app.training.config import RunData, TrainConfig
 from micro_app.training.pipeline import class_weights, make_dataset
-
-
-class BestWeights:
-    """Keeps the weights of the epoch with the lowest monitored loss and restores them."""
-
-    def __new__(cls, monitor: str) -> Any:
-        import keras
-
-        class _Best(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.best = math.inf
-                self.best_epoch = -1
-                self.weights: list[Any] | None = None
-
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                value = (logs or {}).get(monitor)
-                if value is not None and value < self.best:
-                    self.best, self.best_epoch = float(value), epoch
-                    self.weights = self.model.get_weights()
-
-            def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-                if self.weights is not None:
-                    self.model.set_weights(self.weights)
-
-        return _Best()
+from micro_app.training.reproducible import determinism_note, seeded
 
 
 class KerasFitting:
@@ -55,19 +32,28 @@ class KerasFitting:
     def card(self, architecture_name: str, extra: dict[str, Any]) -> ModelCard:
         raise NotImplementedError
 
-    def _compile(self, options: dict[str, Any], lr: float) -> Any:
+    def _build(self, options: dict[str, Any]) -> Any:
+        with self.strategy.scope():
+            return self.arch.build(len(self.classes), self.input_size, self.cfg.weights, **options)
+
+    def _compile_model(self, model: Any, lr: float) -> None:
+        """(Re)compile ``model`` with a new optimizer at ``lr``: after the trainable layers
+        changed, Keras needs it."""
         import keras
         import tensorflow as tf
 
+        binary = int(model.output_shape[-1]) == 1
         with self.strategy.scope():
-            model = self.arch.build(len(self.classes), self.input_size, self.cfg.weights, **options)
-            binary = int(model.output_shape[-1]) == 1
             model.compile(
                 optimizer=keras.optimizers.Adam(lr),
                 loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
                 metrics=["accuracy"],
                 jit_compile=bool(tf.config.list_physical_devices("GPU")),
             )
+
+    def _compile(self, options: dict[str, Any], lr: float) -> Any:
+        model = self._build(options)
+        self._compile_model(model, lr)
         return model
 
     def _datasets(
@@ -102,19 +88,19 @@ class KerasFitting:
     ) -> tuple[Any, dict[str, list[float]], dict[str, Any]]:
         import keras
 
-        model = self._compile(options, hyper["learning_rate"])
+        seeded(self.cfg.seed)
+        model = self._build(options)
         binary = int(model.output_shape[-1]) == 1
         card = self.card(self.arch.name, {})
         train_ds, val_ds = self._datasets(data, hyper["batch_size"], binary, card)
         monitor = "val_loss" if val_ds is not None else "loss"
-        best = BestWeights(monitor)
-        callbacks = [
-            best,
-            keras.callbacks.EarlyStopping(monitor=monitor, patience=self.cfg.patience),
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor, factor=0.5, patience=self.cfg.lr_patience, min_lr=1e-6
-            ),
-        ]
+        stages = finetune.plan(
+            finetune.is_pretrained(model),
+            hyper["epochs"],
+            hyper["learning_rate"],
+            self.cfg.warmup_epochs,
+            self.cfg.fine_tune_lr,
+        )
         verbose = self.cfg.verbose
         if verbose is None:
             verbose = 1 if sys.stdout.isatty() else 2
@@ -122,22 +108,55 @@ class KerasFitting:
         cw = class_weights(train_labels, len(self.classes)) if self.cfg.use_class_weights else None
         say(
             f"{self.arch.name}: {model.count_params():,} parameters; up to {hyper['epochs']} "
-            f"epochs, batch {hyper['batch_size']}, learning rate {hyper['learning_rate']:g}"
+            f"epochs, batch {hyper['batch_size']}; "
+            + "; ".join(f"{st.name} {st.epochs} at {st.learning_rate:g}" for st in stages)
         )
-        hist = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=hyper["epochs"],
-            class_weight=cw,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,  # the dataset shuffles itself
+        if len(stages) > 1:
+            say(
+                f"pretrained weights: the new head alone for {stages[0].epochs} epochs, then "
+                "every layer at a tenth of the rate with batch normalisation in inference mode"
+            )
+
+        def fit(m: Any, start: int, stop: int, callbacks: list[Any]) -> dict[str, list[float]]:
+            hist = m.fit(
+                train_ds,
+                validation_data=val_ds,
+                initial_epoch=start,
+                epochs=stop,
+                class_weight=cw,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,  # the dataset shuffles itself
+            )
+            return dict(hist.history)
+
+        def judged() -> list[Any]:
+            return [
+                keras.callbacks.EarlyStopping(monitor=monitor, patience=self.cfg.patience),
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, factor=0.5, patience=self.cfg.lr_patience, min_lr=1e-7
+                ),
+            ]
+
+        history, kept, value = finetune.fit_stages(
+            model, stages, self._compile_model, fit, monitor=monitor, judged_callbacks=judged
         )
-        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-        say(f"kept the weights of epoch {best.best_epoch + 1} ({monitor} {best.best:.4f})")
+        warm = stages[0].epochs if len(stages) > 1 else 0
+        say(
+            f"kept the weights of epoch {kept + 1} ({monitor} {value:.4f})"
+            + (f"; epochs 1-{warm} (the head's warm-up) were not eligible" if warm else "")
+        )
+        fit_check = finetune.fitness(history, kept, len(self.classes))
         clean = keras.models.clone_model(model)  # saved without the optimizer state
         clean.set_weights(model.get_weights())
-        info = {"epochs_run": len(history.get("loss", [])), "best_epoch": best.best_epoch + 1}
+        info = {
+            "epochs_run": len(history.get("loss", [])),
+            "best_epoch": kept + 1,
+            "stages": [asdict(st) for st in stages],
+            "deterministic": determinism_note(),
+        }
+        if fit_check is not None:
+            info["fitness"] = fit_check
         return clean, history, info
 
     def _search(

@@ -27,24 +27,32 @@ def package_features(folder: Path | ModelPackage, images: np.ndarray) -> np.ndar
 
 
 def write_open_set(
-    folder: Path, threshold_images: np.ndarray, percentile: float, **extra: Any
+    folder: Path,
+    threshold_images: np.ndarray | list[np.ndarray],
+    percentile: float,
+    **extra: Any,
 ) -> tuple[dict[str, Any], float] | None:
     """Fit the check of the package in ``folder`` (threshold: the ``percentile`` of the
-    scores of ``threshold_images``, known cells never trained on), store it and record it
-    in the card; the card entry and the share of ``threshold_images`` flagged. None when
-    the model has no classifier layer on its features (the check then stays off)."""
+    scores of ``threshold_images``, known cells never trained on; given as several groups,
+    the highest of the groups' percentiles), store it and record it in the card; the card
+    entry and the share of all ``threshold_images`` flagged. None when the model has no
+    classifier layer on its features (the check then stays off)."""
+    groups = threshold_images if isinstance(threshold_images, list) else [threshold_images]
     pkg = load_package(folder)
     head = head_weights(pkg.model) if pkg.head is None and pkg.card.scope == "cell" else None
-    if head is None or len(threshold_images) < 10 or head[0].shape[1] < 2:
+    if head is None or sum(len(g) for g in groups) < 10 or head[0].shape[1] < 2:
         return None
-    feats = package_features(pkg, threshold_images)  # the package loaded above, once
-    if feats.shape[1] != head[0].shape[0]:
+    feats = [package_features(pkg, g) for g in groups if len(g)]  # the package loaded above
+    if feats[0].shape[1] != head[0].shape[0]:
         return None
-    stats = OpenSetStats.from_head(*head).with_threshold(feats, percentile)
+    base = OpenSetStats.from_head(*head)
+    stats = max((base.with_threshold(f, percentile) for f in feats), key=lambda s: s.threshold)
     path = stats.save(Path(folder) / OPENSET_FILE)
-    flagged = float(np.mean(stats.flags(feats)))
+    flagged = float(np.mean(stats.flags(np.concatenate(feats))))
+    shares = [round(float(np.mean(stats.flags(f))), 4) for f in feats]
+    more = {"flagged_per_group": shares} if len(feats) > 1 else {}
     entry = card_entry(
-        stats, path, percentile=percentile, validation_flagged=round(flagged, 4), **extra
+        stats, path, percentile=percentile, validation_flagged=round(flagged, 4), **more, **extra
     )
     card = pkg.card
     atomic_write_json(

@@ -74,12 +74,11 @@ def make_dataset(
         camera = None
     if camera is not None and sources is None:
         sources = images
-    rng = np.random.default_rng(seed)
 
-    def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def gather(idx: np.ndarray, batch_seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if camera is not None and sources is not None:
-            batch_seed = int(rng.integers(0, 2**63 - 1))
-            return camera_batch(sources[idx], camera, batch_seed, (h, w)), y_all[idx]
+            mixed = int(np.bitwise_xor.reduce(np.abs(batch_seed.astype(np.int64))))
+            return camera_batch(sources[idx], camera, mixed, (h, w)), y_all[idx]
         return images[idx], y_all[idx]
 
     def prep(batch: np.ndarray) -> np.ndarray:
@@ -89,18 +88,23 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
+    # each batch its own seed pair, new every epoch and the same in every run with ``seed``:
+    # augmentation draws from it (stateless), however the parallel calls are scheduled
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds))
 
-    def load(idx: Any) -> tuple[Any, Any]:
-        x, y = tf.numpy_function(gather, [idx], [tf.uint8, y_dtype], stateful=camera is not None)
-        return tf.ensure_shape(x, [None, h, w, 3]), tf.ensure_shape(y, [None])
+    def load(idx: Any, batch_seed: Any) -> tuple[Any, Any, Any]:
+        x, y = tf.numpy_function(gather, [idx, batch_seed], [tf.uint8, y_dtype], stateful=False)
+        return tf.ensure_shape(x, [None, h, w, 3]), tf.ensure_shape(y, [None]), batch_seed
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         ds = ds.map(
-            lambda x, y: (augment_batch(x, augment), y), num_parallel_calls=tf.data.AUTOTUNE
+            lambda x, y, s: (augment_batch(x, augment, s), y, s),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
 
-    def finish(x: Any, y: Any) -> tuple[Any, Any]:
+    def finish(x: Any, y: Any, _seed: Any) -> tuple[Any, Any]:
         x = tf.numpy_function(prep, [x], tf.float32, stateful=False)
         return tf.ensure_shape(x, [None, h, w, 3]), y
 
@@ -117,17 +121,28 @@ def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     return {k: float(n / (n_classes * c)) if c else 1.0 for k, c in enumerate(counts)}
 
 
-def predict_features(
-    model: Any, images: np.ndarray, card: ModelCard, batch: int = 64
-) -> np.ndarray:
-    """Run a Keras model (e.g. a feature extractor) on uint8 images prepared by the card."""
+def batch_predictor(model: Any, card: ModelCard, batch: int = 64) -> Any:
+    """A function uint8 images -> ``model``'s outputs (prepared by the card), traced once
+    and reused for every call (a model, or e.g. its feature extractor)."""
     import tensorflow as tf
 
     h, w = card.input_size
     spec = tf.TensorSpec((None, h, w, 3), tf.float32)
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
-    out = [
-        np.asarray(fn(prepare_batch(images[i : i + batch], card)))
-        for i in range(0, len(images), batch)
-    ]
-    return np.concatenate(out) if out else np.zeros((0, int(model.output_shape[-1])), np.float32)
+    n_out = int(model.output_shape[-1])
+
+    def run(images: np.ndarray) -> np.ndarray:
+        out = [
+            np.asarray(fn(prepare_batch(images[i : i + batch], card)))
+            for i in range(0, len(images), batch)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, n_out), np.float32)
+
+    return run
+
+
+def predict_features(
+    model: Any, images: np.ndarray, card: ModelCard, batch: int = 64
+) -> np.ndarray:
+    """Run a Keras model (e.g. a feature extractor) on uint8 images prepared by the card."""
+    return batch_predictor(model, card, batch)(images)

@@ -85,7 +85,7 @@ class TrainingRun(KerasFitting):
             files = {splits.SPLIT_FILE: splits.write_split(work / splits.SPLIT_FILE, record)}
             extra: dict[str, Any] = {"split": splits.SPLIT_FILE}
             if self.cfg.replay_per_class and self.cfg.scope == "cell":
-                extra["replay"] = self._replay(images[tr], labels[tr], work, files, record)
+                extra["replay"] = self._replay(data, work, files, record)
             head = None
             history: dict[str, list[float]] = {}
             if self.cfg.head:
@@ -135,46 +135,76 @@ class TrainingRun(KerasFitting):
 
             export_beside_keras(target, say)
         metrics = self._score(target, images[te], labels[te], say)
-        return TrainResult(target, metrics, history, extra)
+        result = TrainResult(target, metrics, history, extra)
+        result.problems = self._verdict(result)
+        for line in result.problems:
+            say(line)
+        return result
+
+    def _verdict(self, result: TrainResult) -> list[str]:
+        """One plain line when the kept model is not fit to use, one when the accuracy the
+        user asked for (``--target-accuracy``) was not reached on the validation split."""
+        lines = []
+        fit = (result.extra.get("training") or {}).get("fitness")
+        if fit and not fit["fit"]:
+            lines.append(
+                "NOT FIT TO USE: "
+                + "; ".join(fit["problems"])
+                + ": label more images per class, check the labels, or train again"
+            )
+        rule = ((result.metrics.get("calibration") or {}).get("threshold") or {}).get("rule")
+        if self.cfg.require_target and rule == "max_withheld":
+            lines.append(
+                f"TARGET MISSED: no threshold brings the validation cells it keeps to "
+                f"{self.cfg.target_accuracy:.0%} while withholding at most 15% of them"
+            )
+        return lines
 
     def _replay(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        work: Path,
-        files: dict[str, Path],
-        record: dict[str, Any],
+        self, data: RunData, work: Path, files: dict[str, Path], record: dict[str, Any]
     ) -> dict[str, Any]:
-        """A sample of the training split for the package, so that teaching the model on a
-        lab's cells later does not make it forget (``micro_app.core.models.replay``)."""
+        """A sample of every training source for the package (the training split, and the
+        ``--extra-train`` images when given), so that teaching the model on a lab's cells
+        later does not make it forget (``micro_app.core.models.replay``)."""
         from micro_app.core.models import replay as rp
 
-        sample = rp.sample(images, labels, self.classes, self.cfg.replay_per_class, self.cfg.seed)
+        n, seed = self.cfg.replay_per_class, self.cfg.seed
+        tr = data.side("train")
+        sample = rp.sample(data.images[tr], data.labels[tr], self.classes, n, seed)
+        source = f"training split of {record['dataset_name']}"
+        if data.extra_images is not None and data.extra_labels is not None:
+            more = rp.sample(data.extra_images, data.extra_labels, self.classes, n, seed)
+            sample = rp.ReplaySet(
+                np.concatenate([sample.images, more.images]),
+                np.concatenate([sample.labels, more.labels]),
+                self.classes,
+            )
+            source += f" and {len(more)} cells of {self._extra_name()}"
         files[rp.REPLAY_FILE] = sample.save(work / rp.REPLAY_FILE)
-        return rp.replay_entry(
-            sample, files[rp.REPLAY_FILE], f"training split of {record['dataset_name']}"
-        )
+        return rp.replay_entry(sample, files[rp.REPLAY_FILE], source)
 
     def _calibrate(self, folder: Path, data: RunData, say: Callable[[str], None]) -> None:
-        """Temperature, threshold and appearance statistics; the appearance of the training
-        images includes the extra ones (each once), which the model was trained on too."""
+        """Temperature, threshold and appearance statistics; the extra training images
+        (another lab's camera) are a source of their own in the appearance check."""
         from micro_app.core.models.classifier import Classifier
         from micro_app.training.calibrate import calibrate_package
         from micro_app.training.evaluate import predict_images
 
         va = data.side("val")
-        seen = data.images[data.side("train")]
+        extra = {}
         if data.extra_images is not None:
-            seen = np.concatenate([seen, data.extra_images])
+            extra[self._extra_name()] = data.extra_images
         probs = predict_images(Classifier(load_package(folder)), data.images[va])
         c = calibrate_package(
             folder,
             probs,
             data.labels[va],
-            seen,
+            data.images[data.side("train")],
             data.images[va],
             fixed_threshold=self.cfg.unidentified_threshold,
             target_accuracy=self.cfg.target_accuracy,
+            source_name=str(self.info.get("name") or Path(self.cfg.dataset).name),
+            extra_sources=extra,
         )
         th = c["threshold"]
         ece = (
@@ -193,6 +223,11 @@ class TrainingRun(KerasFitting):
         from micro_app.training.openset_fit import fit_open_set
 
         fit_open_set(folder, data.images[va], say=say)
+
+    def _extra_name(self) -> str:
+        """How the appearance check names the ``--extra-train`` source."""
+        also = self.info.get("also_trained_on") or {}
+        return str(also.get("name") or Path(self.cfg.extra_train or "extra").name)
 
     # -- classical heads ----------------------------------------------------------------
     def _classical(

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from micro_app.core.appearance import AppearanceStats
+from micro_app.core.appearance import Appearance
 from micro_app.core.errors import ModelPackageError
 from micro_app.core.stain import STAIN_MODES, StainReference
 from micro_app.core.typed import known_keys_only
@@ -80,7 +80,7 @@ class ModelCard:
     parent: str | None = None
     # softmax temperature fitted on the validation split (1.0: probabilities as the net gives)
     temperature: float = 1.0
-    # what the training images looked like (``micro_app.core.appearance.AppearanceStats``)
+    # what the training images looked like, per source (``micro_app.core.appearance``)
     appearance: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
@@ -130,7 +130,7 @@ class ModelCard:
         )
         if self.appearance is not None:
             try:
-                AppearanceStats.from_dict(self.appearance)
+                Appearance.from_dict(self.appearance)
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 raise ModelPackageError(f"card 'appearance' is malformed ({exc})") from exc
         for fmt in self.weights:

@@ -17,6 +17,9 @@ from micro_app.core.errors import MicroAppError
 PREDICTIONS = "predictions"  # the classification layer of every builder
 FEATURES = "features"  # the last hidden representation, where a builder names one
 MAX_SIDE = 1024
+# set on layers whose weights a builder read from a pretrained file: fine-tuning trains the
+# other layers (the new head) alone first (``micro_app.training.finetune``)
+PRETRAINED_ATTR = "_micro_app_pretrained"
 # Keras' "caffe" preprocessing (VGG16, ResNet): RGB -> BGR, then minus the ImageNet mean.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
@@ -183,7 +186,14 @@ def backbone(
             )
         for s, d in zip(src, dst, strict=True):
             d.set_weights(s.get_weights())
+        mark_pretrained(layers)
     return base.output, layers
+
+
+def mark_pretrained(layers: list[Any]) -> None:
+    """Tag layers whose weights came from a pretrained file."""
+    for layer in layers:
+        setattr(layer, PRETRAINED_ATTR, True)
 
 
 def _ops_before(x: Any) -> list[Any]:

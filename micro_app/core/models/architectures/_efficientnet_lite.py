@@ -192,6 +192,7 @@ def load_npz_weights(model: Any, path: Path, *, skip_missing: bool = False) -> i
                 f"the file has {[a.shape for a in values]}"
             )
         layer.set_weights(values)
+        c.mark_pretrained([layer])
         done += 1
     return done
 
