@@ -229,3 +229,22 @@ def test_cli_adapt_calibrates_then_teaches(
     cv2.imwrite(str(labels / "Neutrophils" / "n.png"), bccd.typed[0])
     assert main([*argv[:3], "--out", str(late), "--labels", str(labels)]) == 2
     assert "looks like the model's class 'neutrophil'" in capsys.readouterr().err
+
+
+def test_teaching_twice_with_the_same_seed_gives_the_same_model(bccd: Bccd, tmp_path: Path) -> None:
+    """The fine-tuning recipe teaching shares with training is reproducible: the same
+    cells, pool and seed give the same weights (training/reproducible.py)."""
+    from micro_app.adapt.labelled import LabelledSet
+
+    card = bccd.package.card
+    y = np.array([card.classes.index(t) for t in bccd.types])
+    cells = LabelledSet(bccd.typed[:40], y[:40], bccd.typed[40:60], y[40:60], card.classes, {})
+    cfg = TeachConfig(epochs=2, warmup_epochs=1)
+    runs = [
+        teach(bccd.package, cells, tmp_path / name, config=cfg, pool=bccd.cells[:60])
+        for name in ("a", "b")
+    ]
+    a, b = (load_package(r.package).model for r in runs)
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        assert np.array_equal(np.array(wa), np.array(wb)), wa.path
+    assert runs[0].report["pseudo_labels"] == runs[1].report["pseudo_labels"]

@@ -190,3 +190,40 @@ def test_blasts_above_their_share_ask_for_a_referral() -> None:
     assert watch_message("blast", 2, 100, 0.01) == "2 blasts in 100 cells: refer for review"
     assert watch_message("blast", 1, 50, 0.01) == "1 blast in 50 cells: refer for review"
     assert watch_message("ig", 6, 100, 0.05) == "ig: 6.0% of 100 cells, above the 5% alert"
+
+
+def test_pseudo_labels_keep_sure_cells_and_never_a_held_back_one() -> None:
+    keras = pytest.importorskip("keras")
+    from micro_app.adapt.pseudo import mix_weights, pseudo_label
+    from micro_app.core.models.card import ModelCard
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D(name="features")(inp)
+    out = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    model = keras.Model(inp, out)
+    model.get_layer("predictions").set_weights([np.eye(3, dtype=np.float32) * 20, np.zeros(3)])
+    card = ModelCard(name="t", version="1", classes=CLASSES, input_size=(8, 8))
+
+    def cells(colour: tuple[int, int, int], n: int) -> np.ndarray:
+        return np.tile(np.array(colour, np.uint8), (n, 8, 8, 1))
+
+    red, green, grey = cells((230, 20, 20), 6), cells((20, 230, 20), 3), cells((120, 120, 120), 2)
+    red[:, 0, 0] = np.arange(6)[:, None]  # six distinct red cells
+    pool = np.concatenate([red, green, grey])
+    got = pseudo_label(
+        model,
+        card,
+        pool,
+        0.8,
+        labelled=red[:1],
+        labelled_classes=np.array([0]),
+        new_classes=set(),
+        held_back=red[1:2],
+    )
+    # the labelled and the held-back red cells are left out; the grey ones are unsure
+    assert got.offered == 9 and len(got.labels) == 7
+    assert sorted(got.labels.tolist()) == [0, 0, 0, 0, 1, 1, 1]
+    assert not any(np.array_equal(x, red[1]) for x in got.images)
+    # a pool that is mostly one class weighs that class up, within a factor of four
+    w = mix_weights(np.array([[0.9, 0.05, 0.05]] * 9 + [[0.05, 0.9, 0.05]]))
+    assert w[0] > 1 > w[1] and w.max() <= 4 and w.min() >= 0.25

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import close_window as close
 from conftest import make_window
@@ -15,6 +16,7 @@ from micro_app.adapt.library import list_versions
 from micro_app.adapt.teach import TeachConfig
 from micro_app.core.imageio import list_images, read_image_rgb
 from micro_app.core.models import default_model_dir
+from micro_app.core.models.card import ModelCard
 from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
 from micro_app.gui.main_window import MainWindow
 from micro_app.gui.teach_dialog import TeachDialog
@@ -119,12 +121,25 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path) -> None:  #
     crop = store.image(store.cells()[0])
     for i in range(6):
         store.add(crop, ("neutrophil", "monocyte")[i % 2], source="teach")
+    # a class the lab adds: blast is offered, others by name (a known one's look-alike is
+    # refused in one line); cells labelled with it teach the model a ninth output
+    labels = [dialog.class_combo.itemText(k) for k in range(dialog.class_combo.count())]
+    assert any(t.startswith("blast (new class)") for t in labels)
+    assert dialog.add_class("Monocytes") is None
+    assert "looks like the model's class 'monocyte'" in dialog.class_note.text()
+    assert dialog.add_class("Plasma cell") == "plasma cell"
+    assert dialog.label_combo.findText("plasma cell") >= 0
+    for i in range(5):
+        store.add(np.roll(crop, 3 * i, axis=0), "blast", source="teach")
     dialog.refresh()
     assert "held back" in dialog.summary.text()
     assert dialog.start()
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=300000)
     text = dialog.report.toPlainText()
     assert "held-back" in text and "→" in text
+    assert "New class blast" in text
+    taught = dialog.outcome.package  # type: ignore[union-attr]
+    assert ModelCard.read(taught).classes[-1] == "blast"
     # nothing has replaced the model until the user chooses
     assert _version(window) == shipped
     dialog.use_button.click()

@@ -71,15 +71,19 @@ def pseudo_label(
     labelled: np.ndarray,
     labelled_classes: np.ndarray,
     new_classes: set[int],
+    held_back: np.ndarray | None = None,
 ) -> PseudoLabels:
     """Pseudo-labels of ``pool`` (uint8 crops at the model input) from Keras ``model``
     (its outputs are the card's classes); ``labelled`` (with their class indices, which may
-    include ``new_classes``) are the lab's labelled training cells."""
+    include ``new_classes``) are the lab's labelled training cells; ``held_back`` the
+    labelled cells kept to measure the result, which must never train (the pool of a
+    set-up holds them too)."""
     from micro_app.core.models.architectures import feature_extractor
     from micro_app.training.pipeline import batch_predictor
 
     empty = np.zeros((0, *card.input_size, 3), np.uint8)
     taken = {_digest(x) for x in labelled}
+    taken |= {_digest(x) for x in (held_back if held_back is not None else [])}
     pool = np.asarray([x for x in pool if _digest(x) not in taken]) if len(pool) else empty
     if len(pool) == 0:
         return PseudoLabels(empty, np.zeros(0, int), 0, 0)

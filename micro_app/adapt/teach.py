@@ -72,10 +72,8 @@ class TeachConfig:
                 raise SettingsError(f"{name.replace('_', ' ')} must be in (0, 1), got {v!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise SettingsError(f"batch size must be a positive integer, got {self.batch_size!r}")
-        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
-            raise SettingsError(
-                f"warm-up epochs must be 0..{self.epochs - 1}, got {self.warmup_epochs!r}"
-            )
+        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs <= 100:
+            raise SettingsError(f"warm-up epochs must be 0..100, got {self.warmup_epochs!r}")
         if not 0.05 <= self.lab_share <= 0.95:
             raise SettingsError(f"lab share must be 0.05..0.95, got {self.lab_share!r}")
 
@@ -159,6 +157,9 @@ def teach(
     before_replay = score_probs(
         predict_all(before_clf, replay_hold.images), replay_hold.labels, card.classes, threshold
     )
+    from micro_app.training.reproducible import seeded
+
+    seeded(cfg.seed)  # before the model is loaded: its dropout layers take their seeds then
     work = load_package(parent.path)  # a fresh copy: the running model is never touched
     t0 = time.perf_counter()
     model, history, pseudo = _fit(
@@ -244,33 +245,29 @@ def _fit(
     from micro_app.training import finetune
     from micro_app.training.augment import Augment
     from micro_app.training.pipeline import batch_predictor, make_dataset
-    from micro_app.training.reproducible import seeded
 
-    seeded(cfg.seed)
     n_old = len(card.classes)
     new_ids = set(range(n_old, len(cells.classes)))
-    if new_ids:
-        features = batch_predictor(feature_extractor(model), card)
-        imprint = [features(cells.train_images[cells.train_labels == k]) for k in sorted(new_ids)]
-        model = grow_head(model, len(new_ids), imprint)
     pseudo = PseudoLabels(cells.train_images[:0], cells.train_labels[:0], 0, 0)
     if cfg.pseudo_labels and pool is not None and len(pool):
+        # by the model as it is, before a class is added: a new output starts untrained and
+        # would claim the collected cells (it did: 99 % of PBC cells became "ig")
         say(f"looking at {len(pool)} collected cells for ones the model is sure of", 0.04)
         pseudo = pseudo_label(
             model,
-            card_for(card, cells.classes),
+            card,
             pool,
             threshold,
             cells.train_images,
             cells.train_labels,
             new_ids,
+            held_back=cells.holdout_images,
         )
-    lab_x = np.concatenate([cells.train_images, pseudo.images])
-    lab_y = np.concatenate([cells.train_labels, pseudo.labels])
-    share = cfg.lab_share / (1 - cfg.lab_share)
-    repeat = max(1, math.ceil(share * len(replay) / len(lab_x)))
-    x = np.concatenate([np.repeat(lab_x, repeat, axis=0), replay.images])
-    y = np.concatenate([np.repeat(lab_y, repeat), replay.labels])
+    if new_ids:
+        features = batch_predictor(feature_extractor(model), card)
+        imprint = [features(cells.train_images[cells.train_labels == k]) for k in sorted(new_ids)]
+        model = grow_head(model, len(new_ids), imprint)
+    x, y, repeat = epoch_mix(cells, pseudo, replay, cfg)
     ds = make_dataset(
         x,
         y,
@@ -283,6 +280,8 @@ def _fit(
     stages = finetune.plan(
         True, cfg.epochs, cfg.head_learning_rate, cfg.warmup_epochs, cfg.learning_rate
     )
+    if stages[0].name == "train":  # no warm-up asked: batch normalisation still stays frozen
+        stages = [finetune.Stage("fine-tune", cfg.epochs, cfg.learning_rate, judged=True)]
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -310,8 +309,8 @@ def _fit(
         return dict(h.history)
 
     say(
-        f"teaching on {len(cells.train_labels)} labelled and {len(pseudo.labels)} "
-        f"pseudo-labelled lab cells (x{repeat}), {len(replay)} replay cells",
+        f"teaching on {len(cells.train_labels)} labelled cells (x{repeat}), "
+        f"{len(pseudo.labels)} pseudo-labelled ones and {len(replay)} replay cells",
         0.06,
     )
     history, _, _ = finetune.fit_stages(
@@ -322,6 +321,27 @@ def _fit(
     clean = keras.models.clone_model(model)
     clean.set_weights(model.get_weights())
     return clean, history, pseudo
+
+
+def epoch_mix(
+    cells: LabelledSet, pseudo: PseudoLabels, replay: ReplaySet, cfg: TeachConfig
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The cells of one epoch: the replay sample once; the lab's share of the epoch
+    (``lab_share``) half its labelled cells, repeated, half pseudo-labelled cells, repeated
+    when few, a random subset when many (so that hundreds of collected cells never drown
+    the few labelled ones, among them a class the lab adds). Returns the images, labels
+    and how often each labelled cell appears."""
+    half = max(1, round(cfg.lab_share / (1 - cfg.lab_share) * len(replay) / 2))
+    repeat = max(1, math.ceil(half / len(cells.train_labels)))
+    xs = [np.repeat(cells.train_images, repeat, axis=0), replay.images]
+    ys = [np.repeat(cells.train_labels, repeat), replay.labels]
+    n = len(pseudo.labels)
+    if n:
+        rng = np.random.default_rng(cfg.seed)
+        idx = rng.permutation(n)[:half] if n > half else np.tile(np.arange(n), -(-half // n))
+        xs.append(pseudo.images[idx])
+        ys.append(pseudo.labels[idx])
+    return np.concatenate(xs), np.concatenate(ys), repeat
 
 
 def card_for(card: Any, classes: tuple[str, ...]) -> Any:

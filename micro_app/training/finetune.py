@@ -54,8 +54,10 @@ def plan(
     ``learning_rate``, then the rest on every layer at ``body_learning_rate`` (a tenth)."""
     if not pretrained or warmup_epochs <= 0:
         return [Stage("train", epochs, learning_rate, judged=True)]
-    warm = min(warmup_epochs, max(1, epochs - 1))
     body = body_learning_rate or learning_rate * BODY_LR_FACTOR
+    if epochs < 2:  # no room for a warm-up: every layer, gently, batch norm kept
+        return [Stage("fine-tune", epochs, body, judged=True)]
+    warm = min(warmup_epochs, epochs - 1)
     return [
         Stage("warm-up", warm, learning_rate, judged=False),
         Stage("fine-tune", max(1, epochs - warm), body, judged=True),
