@@ -341,6 +341,18 @@ def epoch_mix(
         idx = rng.permutation(n)[:half] if n > half else np.tile(np.arange(n), -(-half // n))
         xs.append(pseudo.images[idx])
         ys.append(pseudo.labels[idx])
+    # a class the lab adds has no replay and no pseudo-labelled cells: its labelled cells
+    # are shown as often as an average known class's cells are
+    n_old = len(replay.classes)
+    counts = np.bincount(np.concatenate(ys), minlength=len(cells.classes))
+    target = int(counts[:n_old].mean()) if n_old else 0
+    for k in range(n_old, len(cells.classes)):
+        mine = cells.train_labels == k
+        more = target - counts[k]
+        if mine.any() and more > 0:
+            extra = np.resize(np.flatnonzero(mine), more)
+            xs.append(cells.train_images[extra])
+            ys.append(cells.train_labels[extra])
     return np.concatenate(xs), np.concatenate(ys), repeat
 
 
