@@ -320,7 +320,15 @@ class SetupDialog(AdaptDialog):
             lines.append(f"New class {c} taught (none of its cells was held back).")
         start = s["started_from"]
         held = start.get("labelled_right_class") or {}
-        if held.get("shipped") is not None:
+        calibration = self.setup.calibrated.report if self.setup.calibrated else {}
+        if calibration.get("normalisation") == "parent":
+            lines.append(
+                "Calibration kept the model's own normalisation ("
+                + calibration["guard"]["reason"]
+                + "); it added this microscope to the check for cells unlike the training "
+                "images."
+            )
+        elif held.get("shipped") is not None:
             lines.append(
                 f"Taught from the {start['model']} model (right on the {start['labelled_cells']}"
                 f" cells you labelled: shipped {held['shipped']:.0%}, calibrated "
