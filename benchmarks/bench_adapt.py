@@ -247,6 +247,10 @@ def _teach_once(
         "training_data_before": rep["training_data_before"]["accuracy"],
         "training_data_after": rep["training_data_after"]["accuracy"],
         "provisional_after": provisional(child, {"bccd": x[~mask]}).get("bccd"),
+        # the atypical flag after set-up: share of the lab's labelled cells it marks
+        "atypical_lab_cells": (child.card.extra.get("open_set") or {}).get(
+            "flagged_per_group", [None, None]
+        )[-1],
         "seconds": round(time.perf_counter() - t0, 1),
     }
     shutil.rmtree(res.package, ignore_errors=True)

@@ -42,10 +42,14 @@ def test_default_model_is_found_verified_and_credits_pbc() -> None:
     assert {"keras", "onnx"} <= set(card.weights)
     weights = sum((folder / w.file).stat().st_size for w in card.weights.values())
     assert weights < 30_000_000, "weights in models/ stay small (Keras 14 MB, ONNX 13.5 MB)"
-    # the package also carries its split (2.1 MB) and 256 replay crops for teaching (2.1 MB)
+    # the package also carries its split (2.1 MB) and 335 replay crops for teaching (2.7 MB):
+    # 32 per class of PBC's training split, and up to 32 per class of BCCD's training half
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size < 35_000_000, "the default package stays small"
-    assert card.extra["replay"]["cells"] == 256
+    assert card.extra["replay"]["cells"] == 256 + 79
+    # the unlike check has one source per training set (section I of docs/models.md)
+    # (BCCD: fitted on two thirds of its 116 cells, the threshold from the other third)
+    assert [s["n_images"] for s in card.appearance["sources"]] == [4800, 77]
 
 
 def test_classify_uses_the_default_model_when_none_is_chosen(
@@ -59,9 +63,19 @@ def test_classify_uses_the_default_model_when_none_is_chosen(
     doc = json.loads((tmp_path / "out" / "BloodImage_00001.json").read_text())
     assert doc["model"]["name"] == "lite0-pbc-bccd"
     assert doc["cells"] and all(c["label"] != "unclassified" for c in doc["cells"])
-    # another lab's stain and camera: the sidecar says the input is unlike the training data
-    assert doc["input_check"]["unlike_training"] is True
-    assert "unlike the model's training images" in doc["input_check"]["warning"]
+    # another lab's stain and camera, but one the model was trained on (BCCD's other half):
+    # like one of its training sources, so the cells are not provisional
+    assert doc["input_check"]["unlike_training"] is False
+    assert not any(c.get("provisional") for c in doc["cells"])
+    # a camera it has never seen (ARIA, another hospital): the sidecar says so
+    aria = bccd_dir.parent / "aria_all" / "benign"
+    if aria.is_dir():
+        fields = sorted(aria.iterdir())[:6]  # one of them holds no locatable white cell
+        assert main(["classify", *map(str, fields), "--out", str(tmp_path / "aria")]) == 0
+        docs = [json.loads((tmp_path / "aria" / f"{f.stem}.json").read_text()) for f in fields]
+        found = [d for d in docs if d["cells"]]
+        assert found and all(d["input_check"]["unlike_training"] is True for d in found)
+        assert "unlike the model's training images" in found[0]["input_check"]["warning"]
 
 
 def test_evaluate_json_on_a_folder_laid_out_like_pbc(

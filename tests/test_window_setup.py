@@ -64,13 +64,13 @@ def test_set_up_this_microscope_from_fields_to_a_remembered_model(
     assert setup.classes[-2:] == ("blast", "plasma cell")
     assert "Right-click a cell for every class" in dialog.keys.text()
     # 3. one key per cell: Enter confirms, a digit corrects, 0 says "not a white cell";
-    # the first five monocytes stand in for blasts (key 9: the mechanics, not the biology)
+    # the first five eosinophils stand in for blasts (key 9: the mechanics, not the biology)
     per_field = {i: setup.crop_field.count(i) for i in set(setup.crop_field)}
     blasts = 0
     for row, s in enumerate(setup.suggestions):
         dialog.grid.setCurrentRow(row)
         truth = fields[s.field].wbc_type if per_field[s.field] == 1 else None
-        if truth == "monocyte" and blasts < 5:
+        if truth == "eosinophil" and blasts < 5:
             truth, blasts = "blast", blasts + 1
         if truth == s.predicted:
             qtbot.keyClick(dialog, Qt.Key.Key_Return)

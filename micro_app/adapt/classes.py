@@ -46,7 +46,7 @@ def check_new_class(name: str, known: tuple[str, ...]) -> str:
     for k in known:
         if c == k:
             return k
-        if _stem(c) == _stem(k):
+        if _alike(c, k):
             raise InputError(
                 f"{name!r} looks like the model's class {k!r}: use {k!r} for those cells "
                 "(rename the folder), or a clearly different name for a new class"
@@ -54,12 +54,10 @@ def check_new_class(name: str, known: tuple[str, ...]) -> str:
     return c
 
 
-def _stem(name: str) -> str:
-    c = canonical(name).replace(" ", "")
-    for suffix in ("es", "s"):
-        if c.endswith(suffix) and len(c) > len(suffix) + 2:
-            return c[: -len(suffix)]
-    return c
+def _alike(a: str, b: str) -> bool:
+    """The same name but for spaces or a plural ending ("Neutrophils", "plasma cells")."""
+    a, b = canonical(a).replace(" ", ""), canonical(b).replace(" ", "")
+    return a == b or a in (b + "s", b + "es") or b in (a + "s", a + "es")
 
 
 def split_known(labels: list[str], known: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:

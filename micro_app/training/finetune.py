@@ -81,24 +81,29 @@ def head_layers(model: Any) -> list[Any]:
     return [layer for layer in model.layers[start:] if layer.weights]
 
 
-def set_stage(model: Any, stage: Stage, head: Sequence[Any]) -> None:
-    """Make the layers ``stage`` trains trainable and freeze the rest."""
+def set_stage(
+    model: Any, stage: Stage, head: Sequence[Any], allowed: dict[int, bool] | None = None
+) -> None:
+    """Make the layers ``stage`` trains trainable and freeze the rest. ``allowed``: each
+    layer's trainable flag as the builder left it (a builder asked to train only the last
+    N layers of its backbone keeps the others frozen in every stage)."""
     import keras
 
     head_ids = {id(layer) for layer in head}
     for layer in model.layers:
+        ok = True if allowed is None else allowed.get(id(layer), True)
         if stage.name == "warm-up":
             layer.trainable = id(layer) in head_ids
         elif stage.name == "fine-tune":
-            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+            layer.trainable = ok and not isinstance(layer, keras.layers.BatchNormalization)
         else:
-            layer.trainable = True
+            layer.trainable = ok
 
 
-def release(model: Any) -> None:
-    """Every layer trainable again: the saved package is like any other."""
+def release(model: Any, allowed: dict[int, bool] | None = None) -> None:
+    """The trainable flags as the builder left them: the saved package is like any other."""
     for layer in model.layers:
-        layer.trainable = True
+        layer.trainable = True if allowed is None else allowed.get(id(layer), True)
 
 
 class BestAfterWarmup:
@@ -147,11 +152,12 @@ def fit_stages(
     and its monitored value; the kept epoch's weights are in ``model`` (``keep_best`` False:
     the last epoch's, as for teaching, which has no validation split to judge by)."""
     head = list(head) if head is not None else head_layers(model)
+    allowed = {id(layer): bool(layer.trainable) for layer in model.layers}
     best = BestAfterWarmup(monitor)
     history: dict[str, list[float]] = {}
     done = 0
     for stage in stages:
-        set_stage(model, stage, head)
+        set_stage(model, stage, head, allowed)
         compile_model(model, stage.learning_rate)
         best.judging = stage.judged
         more = judged_callbacks() if stage.judged and judged_callbacks else []
@@ -163,7 +169,7 @@ def fit_stages(
             break  # cancelled during the warm-up
     if keep_best:
         best.restore()
-    release(model)
+    release(model, allowed)
     return history, best.best_epoch, best.best
 
 
