@@ -18,8 +18,9 @@ as the app does live. Steps, as the set-up flow runs them:
    least one cell to test), from the starting point the set-up chooses, with the other
    located cells of the fields as the unlabelled pool (``--pool fields``; ``none``: labels
    only). Which cells get labelled: ``random`` draws, or ``app``: a technician working
-   through the set-up grid in the app's order (``adapt.select``) on a random 90 % of the
-   fields, labelling a cell when its class still needs labels. Each setting is repeated
+   through the set-up grid in the app's order (``adapt.select``: grouped by suggested
+   class, the typical cell of each kind first) on a random 90 % of the fields, labelling
+   a cell when its class still needs labels. Each setting is repeated
    ``--repeats`` times with different draws; mean and standard deviation over draws.
 
 Scored on the typed cells not labelled: "right class" (a cell below the unidentified
@@ -47,7 +48,7 @@ import numpy as np
 from micro_app.adapt.labelled import LabelledSet
 from micro_app.adapt.microscope import calibrate
 from micro_app.adapt.scoring import score_cells
-from micro_app.adapt.select import rank
+from micro_app.adapt.select import grid_order
 from micro_app.adapt.teach import TeachConfig, teach
 from micro_app.core.appearance import Appearance, features_batch
 from micro_app.core.engine import Engine
@@ -82,8 +83,7 @@ def app_pick(
     clf = Classifier(pkg)
     seen = rng.permutation(len(x))[: int(0.9 * len(x))]
     probs, feats = clf.predict_full(x[seen])
-    order = rank(probs, feats.reshape(len(seen), -1) if feats is not None else None)
-    grid = sorted(range(len(seen)), key=lambda i: (int(probs[i].argmax()), order[i]))
+    grid = grid_order(probs, feats.reshape(len(seen), -1) if feats is not None else None, k)
     cap = {c: min(k, int((y == c).sum()) - 1) for c in np.unique(y)}
     mask = np.zeros(len(y), bool)
     for i in grid:

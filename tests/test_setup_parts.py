@@ -11,7 +11,7 @@ from micro_app.adapt.classes import check_new_class, split_known
 from micro_app.adapt.guard import normalisation_check
 from micro_app.adapt.pseudo import views
 from micro_app.adapt.scoring import compare, score_probs, sign_test, verdict
-from micro_app.adapt.select import doubt, rank, teaching_order
+from micro_app.adapt.select import doubt, grid_order, teaching_order
 from micro_app.core.appearance import FEATURES, Appearance, AppearanceStats, fit_source
 from micro_app.core.errors import InputError
 from micro_app.core.slide import watch_message
@@ -76,17 +76,28 @@ def test_scores_count_a_class_the_model_lacks_as_never_right() -> None:
 
 
 # -- the teaching order ---------------------------------------------------------------------
-def test_the_teaching_order_starts_with_doubt_and_covers_the_features() -> None:
-    feats = np.array([[1, 0], [0.99, 0.01], [0.98, 0.02], [0, 1], [0.01, 0.99], [0.7, 0.7]])
-    probs = _probs([0, 0, 0, 1, 1, 0], 0.95)
-    probs[5] = [0.5, 0.45, 0.05]  # torn between two classes
-    assert doubt(probs)[5] == pytest.approx(0.95)
-    order = teaching_order(probs, feats)
-    assert order[0] == 5  # the most doubtful first
-    assert {order[1], order[2]} & {3, 4} and {order[1], order[2]} & {0, 1, 2}  # both clusters
-    assert sorted(order.tolist()) == list(range(6))
-    assert rank(probs, feats)[5] == 0
-    assert teaching_order(probs, None)[0] == 5 and len(teaching_order(probs[:0], None)) == 0
+def test_the_grid_shows_each_class_with_the_typical_cell_of_each_kind_first() -> None:
+    rng = np.random.default_rng(0)
+    # one suggested class that comes in two kinds (30 and 10 cells), plus one odd cell
+    a = np.array([1.0, 0.0, 0.0]) + rng.normal(0, 0.02, (30, 3))
+    b = np.array([0.0, 1.0, 0.0]) + rng.normal(0, 0.02, (10, 3))
+    odd = np.array([[0.0, 0.0, 1.0]])
+    feats = np.concatenate([a, b, odd])
+    probs = _probs([0] * 41, 0.9)
+    probs[40] = [0.5, 0.45, 0.05]  # the odd cell is also the most doubtful
+    assert doubt(probs)[40] == pytest.approx(0.95)
+    order = teaching_order(feats, wanted=2)
+    # first the typical cell of the big kind, then of the small one; never the odd one
+    assert order[0] < 30 and 30 <= order[1] < 40 and order[-1] == 40
+    assert sorted(order.tolist()) == list(range(41))
+    # the grid: grouped by suggested class, in class order
+    probs2 = np.concatenate([_probs([2] * 3, 0.9), probs])
+    feats2 = np.concatenate([feats[:3], feats])
+    grid = grid_order(probs2, feats2, wanted=2)
+    assert sorted(grid.tolist()) == list(range(44)) and set(grid[:41]) == set(range(3, 44))
+    # without features: the surest first within a class
+    assert grid_order(_probs([0, 0], 0.9) * [[1], [0.5]], None, 2).tolist() == [0, 1]
+    assert len(teaching_order(feats[:0], 2)) == 0
 
 
 # -- classes a lab adds ---------------------------------------------------------------------

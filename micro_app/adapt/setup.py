@@ -6,7 +6,7 @@ this microscope" and its tests drive this; no Qt here):
    where the guard finds it safe, this microscope added to the unlike-the-training-images
    check);
 3. the calibrated model suggests a class for every collected cell; grouped by suggested
-   class, the cells that teach most first (``adapt.select``), the technician confirms or
+   class, the typical cells of each kind first (``adapt.select``), the technician confirms or
    corrects each (one key or click per cell), until each class has about ``per_class``
    cells; a class the model lacks (``blast`` is offered; others by name) is added the same
    way (``adapt.classes``);
@@ -37,7 +37,7 @@ from micro_app.adapt.labelled import LabelledSet, LabelledStore, _as_set, split_
 from micro_app.adapt.library import NewVersion
 from micro_app.adapt.microscope import MIN_CELLS, calibrate
 from micro_app.adapt.scoring import score_cells
-from micro_app.adapt.select import rank
+from micro_app.adapt.select import grid_order
 from micro_app.adapt.teach import MIN_TRAIN_CELLS, TeachConfig, teach
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError
@@ -151,16 +151,13 @@ class MicroscopeSetup:
                 feats.append(f.reshape(len(p), -1))
         p_all = np.concatenate(probs) if probs else np.zeros((0, len(known)))
         f_all = np.concatenate(feats) if feats and len(feats) == len(probs) else None
-        order = rank(p_all, f_all)
         out = [
             Suggestion(crop, self.crop_field[i], known[int(p.argmax())], float(p.max()))
             for i, (crop, p) in enumerate(zip(crops, p_all, strict=True))
         ]
         # grouped by suggested class (a technician confirms runs quickly); within a class
-        # the cells that teach most first (``adapt.select``)
-        by_class = {c: k for k, c in enumerate(known)}
-        keyed = sorted(range(len(out)), key=lambda i: (by_class[out[i].predicted], order[i]))
-        return [out[i] for i in keyed]
+        # the typical cell of each kind it comes in first (``adapt.select``)
+        return [out[i] for i in grid_order(p_all, f_all, self.per_class)]
 
     # -- 3. confirm or correct ----------------------------------------------------------------
     def label(self, index: int, label: str) -> None:
