@@ -57,7 +57,9 @@ def lay_out(items: list[dict[str, Any]], data: Path, folder: Path) -> Path:
     return folder
 
 
-def run_once(dataset: Path, test: Path, seed: int, warmup: int, work: Path) -> dict[str, Any]:
+def run_once(
+    dataset: Path, test: Path, seed: int, warmup: int, work: Path, more: list[str]
+) -> dict[str, Any]:
     out = work / f"m_{dataset.name}_s{seed}_w{warmup}"
     cli = [sys.executable, "-c", "import sys; from micro_app.cli import main; sys.exit(main())"]
     t0 = time.perf_counter()
@@ -77,6 +79,7 @@ def run_once(dataset: Path, test: Path, seed: int, warmup: int, work: Path) -> d
             "--warmup-epochs",
             str(warmup),
             "--quiet",
+            *more,
         ],
         capture_output=True,
         text=True,
@@ -115,7 +118,11 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, nargs="+", default=[3, 0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--train-args", default="", help="more micro-app train options, e.g. '--fine-tune-lr 3e-4'"
+    )
     args = ap.parse_args()
+    more = args.train_args.split()
     if not args.data.is_dir():
         raise SystemExit(f"PBC not found at {args.data}: pass --data DIR")
     split = json.loads((DEFAULT / "split.json").read_text(encoding="utf-8"))
@@ -128,13 +135,14 @@ def main() -> int:
             for warmup in args.warmup:
                 runs = []
                 for seed in args.seeds:
-                    runs.append(run_once(dataset, test, seed, warmup, work))
+                    runs.append(run_once(dataset, test, seed, warmup, work, more))
                     print(f"{n}/class warm-up {warmup} seed {seed}: {runs[-1]}", flush=True)
                 acc = np.array([r["accuracy"] for r in runs])
                 results.append(
                     {
                         "per_class": n,
                         "warmup_epochs": warmup,
+                        "train_args": args.train_args,
                         "mean": round(float(acc.mean()), 4),
                         "min": round(float(acc.min()), 4),
                         "max": round(float(acc.max()), 4),

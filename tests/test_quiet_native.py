@@ -33,3 +33,24 @@ def test_importing_tensorflow_through_the_app_prints_nothing() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout == ""
+
+
+@pytest.mark.slow
+def test_a_predictor_built_per_model_prints_no_retracing_warning() -> None:
+    # set-up and teaching build a traced predictor for each model they load; TensorFlow's
+    # "triggered tf.function retracing" advice is for the app's developers, not a lab user
+    code = (
+        "import numpy as np, micro_app\n"
+        "from micro_app.core.models.architectures import build_model\n"
+        "from micro_app.core.models.package import ModelCard\n"
+        "from micro_app.training.pipeline import batch_predictor\n"
+        "card = ModelCard(name='t', version='1', classes=('a', 'b'), input_size=(32, 32))\n"
+        "m = build_model('basic_cnn', 3, input_size=(32, 32))\n"
+        "for _ in range(7):\n"
+        "    batch_predictor(m, card)(np.zeros((2, 32, 32, 3), np.uint8))\n"
+        "print('ran')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ran\n"
+    assert "retracing" not in done.stderr, done.stderr

@@ -304,7 +304,12 @@ def _fit(
         if cancel is not None and cancel.is_set():
             return {}
         h = m.fit(
-            ds, initial_epoch=start, epochs=stop, callbacks=[*callbacks, Progress()], verbose=0
+            ds,
+            initial_epoch=start,
+            epochs=stop,
+            callbacks=[*callbacks, Progress()],
+            verbose=0,
+            shuffle=False,  # the dataset shuffles itself
         )
         return dict(h.history)
 

@@ -50,6 +50,18 @@ def native_stderr_to_log(what: str) -> Iterator[None]:
                         log.debug("%s: %s", what, line)
 
 
+class _RetracingToDebug(logging.Filter):
+    """TensorFlow's Python logger warns "N out of the last M calls ... triggered
+    tf.function retracing" when the app builds a traced predictor per model (teaching and
+    set-up do, on purpose, once per model); the note goes to the app's log at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "tf.function retracing" in record.getMessage():
+            log.debug("tensorflow: %s", record.getMessage().splitlines()[0])
+            return False
+        return True
+
+
 class _QuietLoader(importlib.abc.Loader):
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -64,6 +76,7 @@ class _QuietLoader(importlib.abc.Loader):
             # a GPU; listing devices does not allocate any, memory growth can still be set
             with contextlib.suppress(Exception):
                 module.config.list_physical_devices("GPU")
+        logging.getLogger("tensorflow").addFilter(_RetracingToDebug())
 
 
 class _QuietTensorFlow(importlib.abc.MetaPathFinder):
