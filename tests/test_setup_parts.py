@@ -172,7 +172,7 @@ def test_pretrained_weights_get_a_warm_up_that_is_never_judged() -> None:
         ("warm-up", 3, False),
         ("fine-tune", 27, True),
     ]
-    assert stages[1].learning_rate == pytest.approx(1e-4)
+    assert stages[1].learning_rate == pytest.approx(3e-4)
     assert [s.name for s in plan(False, 30, 1e-3)] == ["train"]
     assert [s.name for s in plan(True, 30, 1e-3, warmup_epochs=0)] == ["train"]
 

@@ -324,7 +324,7 @@ def test_imagenet_fine_tuning_keeps_no_warm_up_epoch_repeats_itself_and_says_whe
     card = load_package(tmp_path / "a").card
     t = card.extra["training"]
     assert [s["name"] for s in t["stages"]] == ["warm-up", "fine-tune"]
-    assert t["stages"][0]["epochs"] == 2 and t["stages"][1]["learning_rate"] == pytest.approx(1e-4)
+    assert t["stages"][0]["epochs"] == 2 and t["stages"][1]["learning_rate"] == pytest.approx(3e-4)
     assert t["best_epoch"] > 2, "an epoch of the warm-up was kept"
     assert "epochs 1-2 (the head's warm-up) were not eligible" in log
     assert t["deterministic"].startswith("seeded")

@@ -44,7 +44,7 @@ class TrainConfig:
     # pretrained weights: epochs that train the new head alone before every layer trains
     # (``training.finetune``; 0: everything from the start, as before version 0.2)
     warmup_epochs: int = 3
-    fine_tune_lr: float | None = None  # the rate after the warm-up (default: a tenth)
+    fine_tune_lr: float | None = None  # the rate after the warm-up (default: three tenths)
     name: str | None = None
     version: str = "1.0.0"
     data_name: str | None = None

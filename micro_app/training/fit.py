@@ -114,7 +114,7 @@ class KerasFitting:
         if len(stages) > 1:
             say(
                 f"pretrained weights: the new head alone for {stages[0].epochs} epochs, then "
-                "every layer at a tenth of the rate with batch normalisation in inference mode"
+                "every layer at three tenths of the rate with batch normalisation in inference mode"
             )
 
         def fit(m: Any, start: int, stop: int, callbacks: list[Any]) -> dict[str, list[float]]:
