@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from micro_app.core.engine import Engine
+from micro_app.core.engine import RESCALE_AFTER, Engine
 from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
+from micro_app.core.models.classifier import Classifier
+from micro_app.core.models.int8 import compare
+from micro_app.core.models.runtime import ONNX, ONNX_INT8
 from micro_app.core.sources import DemoSource
 
 
@@ -70,10 +73,9 @@ def bench_engine(engine: Engine, frames: list[np.ndarray], warmup: int = 3) -> d
 
 
 def bench_classifier(
-    engine: Engine, batch_sizes: tuple[int, ...] = (1, 8, 32), seconds: float = 2.0
+    clf: Classifier | None, batch_sizes: tuple[int, ...] = (1, 8, 32), seconds: float = 2.0
 ) -> dict[str, float]:
     """Crops per second through the model alone (card preprocessing + compiled call)."""
-    clf = engine.classifier
     if clf is None:
         return {}
     h, w = clf.card.input_size
@@ -88,6 +90,36 @@ def bench_classifier(
             n += bs
         out[f"batch_{bs}"] = n / (time.perf_counter() - t0)
     return out
+
+
+def fp32_beside(engine: Engine, seconds: float = 2.0) -> dict[str, Any]:
+    """When the live path runs the 8-bit model: the same package's FP32 ONNX weights on the
+    same batches in the same run (crops/s), and how often the two give the same class on
+    the package's own cells (its replay sample; random crops when it has none)."""
+    clf = engine.classifier
+    if clf is None or clf.backend != ONNX_INT8:
+        return {}
+    from micro_app.core.models.replay import load_replay
+
+    fp32 = Classifier(clf.package, ONNX)
+    speed = bench_classifier(fp32, (1, 8, 32), seconds)
+    replay = load_replay(clf.package.path, clf.card)
+    if replay is not None:
+        cells, source = replay.images, f"{len(replay)} replay cells of the package"
+    else:
+        h, w = clf.card.input_size
+        cells = np.random.default_rng(0).integers(0, 255, (64, h, w, 3), dtype=np.uint8)
+        source = "64 random crops"
+    live = np.concatenate([clf.predict(cells[i : i + 32]) for i in range(0, len(cells), 32)])
+    ref = np.concatenate([fp32.predict(cells[i : i + 32]) for i in range(0, len(cells), 32)])
+    agree, diff = compare(ref, live)
+    return {
+        "cells_per_s_fp32": max(speed.values()),
+        "model_crops_per_s_fp32": speed,
+        "int8_agreement": agree,
+        "int8_max_probability_difference": diff,
+        "int8_checked_on": source,
+    }
 
 
 def busy_frames(n: int, cells: int = 20, size: tuple[int, int] = (1080, 1920)) -> list[np.ndarray]:
@@ -108,7 +140,9 @@ def capture_to_overlay(engine: Engine, frames: list[np.ndarray]) -> dict[str, An
     from micro_app.core.locate import locate_cells
     from micro_app.core.overlay import draw_overlay
 
-    for img in frames[:2]:
+    # warmed as a live run is after its first quarter second: the smoothed scale has the
+    # estimates it re-measures only every fifth frame from then on
+    for img in frames[:RESCALE_AFTER]:
         draw_overlay(img, engine.process(img))
     total, locate, cells = [], [], []
     for img in frames:
@@ -151,7 +185,8 @@ def run_bench(engine: Engine, n_frames: int = 100, folder: Path | None = None) -
     frames = load_frames(n_frames, folder)
     if not frames:
         raise ValueError(f"no images to benchmark in {folder}")
-    crops = bench_classifier(engine, batch_sizes=(1, 8, 32))
+    crops = bench_classifier(engine.classifier, batch_sizes=(1, 8, 32))
+    fp32 = fp32_beside(engine)
     busy = capture_to_overlay(engine, busy_frames(max(10, n_frames // 4)))
     naive = naive_cells_per_s(engine)
     best = max(crops.values(), default=0.0)
@@ -170,5 +205,6 @@ def run_bench(engine: Engine, n_frames: int = 100, folder: Path | None = None) -
         "frame_size": list(frames[0].shape[:2]),
         "pipeline": bench_engine(engine, frames),
         "model_crops_per_s": crops,
+        **fp32,
         "peak_rss_mb": peak_rss_mb(),
     }

@@ -235,8 +235,9 @@ class Engine:
         )
         if est is not None:
             self._scales.append(est)
-        if not self._scales:
-            return locate_cells(image, self.preprocess, self.locate, None)
+        if not self._scales:  # this frame's estimate failed: not tried a second time
+            no_estimate = replace(self.locate, estimate_scale=False)
+            return locate_cells(image, self.preprocess, no_estimate, None)
         loc = locate_cells(image, self.preprocess, self.locate, float(np.median(self._scales)))
         return replace(loc, scale_source="estimated")
 

@@ -342,6 +342,22 @@ def background_colour(image_rgb: np.ndarray) -> tuple[int, int, int]:
     return int(r), int(g), int(b)
 
 
+def reduce_area(image: np.ndarray, f: float) -> np.ndarray:
+    """``image`` reduced by ``f`` (< 1) with area averaging, in halving steps while ``f`` is at
+    most a half: OpenCV's area reduction by exactly 2 is a fast special case, by any other
+    factor a general one (a 1080p frame to 0.4: 2.9 ms against 7.8 ms here; the pixels
+    differ by 1 grey level on average)."""
+    h, w = image.shape[:2]
+    out_w, out_h = max(1, round(w * f)), max(1, round(h * f))
+    while f <= 0.5 and image.shape[1] >= 2 * out_w and image.shape[0] >= 2 * out_h:
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
+        f *= 2.0
+    if image.shape[:2] == (out_h, out_w):
+        return image
+    return cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+
 def extract_crops(
     image_rgb: np.ndarray, cells: list[Cell], size: int, *, prescale: bool = True
 ) -> np.ndarray:
@@ -359,11 +375,7 @@ def extract_crops(
     f = 1.0
     if prescale and squares and min(sq.width for sq in squares) >= 2 * size:
         f = size / min(sq.width for sq in squares)
-    src = (
-        image_rgb
-        if f == 1.0
-        else cv2.resize(image_rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    )
+    src = image_rgb if f == 1.0 else reduce_area(image_rgb, f)
     sh, sw = src.shape[:2]
     out = np.empty((len(cells), size, size, 3), np.uint8)
     fill: tuple[int, int, int] | None = None
@@ -375,7 +387,7 @@ def extract_crops(
         inner = src[max(0, sq.y0) : min(sh, sq.y1), max(0, sq.x0) : min(sw, sq.x1)]
         pads = (max(0, -sq.y0), max(0, sq.y1 - sh), max(0, -sq.x0), max(0, sq.x1 - sw))
         if any(pads) or inner.size == 0:
-            fill = fill or background_colour(image_rgb)
+            fill = fill or background_colour(src)  # the reduced frame: the same colour
             if inner.size == 0:  # the square lies wholly outside the frame
                 colour = np.array(fill, np.uint8)
                 inner = np.ascontiguousarray(np.broadcast_to(colour, (sq.height, sq.width, 3)))

@@ -1,7 +1,10 @@
 """The live image: pyqtgraph ImageItem (row-major), zoom and pan, histogram with auto-contrast.
 
-Levels are set once and on request (auto-contrast), never recomputed per frame. Mouse
-positions are reported in image pixel coordinates.
+Levels are set once and on request (auto-contrast), never recomputed per frame. The
+histogram beside the image is not redrawn on every frame either (pyqtgraph recomputes it on
+every ``setImage``: about 10 ms of a 1080p frame against 4.5 ms for the rest of the
+display): it follows the image every ``HISTOGRAM_EVERY`` frames and at once on a new image
+size or auto-contrast. Mouse positions are reported in image pixel coordinates.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from micro_app.gui.overlay_items import DrawnCell, OverlayLayer
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+HISTOGRAM_EVERY = 15  # frames: twice a second at a camera's 30 fps
 
 
 class LiveView(pg.GraphicsLayoutWidget):
@@ -27,6 +31,9 @@ class LiveView(pg.GraphicsLayoutWidget):
         self.view.addItem(self.image_item)
         self.histogram = pg.HistogramLUTItem(image=self.image_item, levelMode="mono")
         self.histogram.setMaximumWidth(80)
+        # the histogram follows the image when ``show_image`` says so, not on every frame
+        self.image_item.sigImageChanged.disconnect(self.histogram.imageChanged)
+        self._since_histogram = 0
         self.addItem(self.histogram)
         self.levels: tuple[float, float] = (0.0, 255.0)
         self.image_item.setLevels(self.levels)
@@ -39,9 +46,17 @@ class LiveView(pg.GraphicsLayoutWidget):
     def show_image(self, image: np.ndarray) -> None:
         first = self._shape is None or self._shape != image.shape
         self.image_item.setImage(image, autoLevels=False, levels=self.levels)
+        self._since_histogram += 1
+        if first or self._since_histogram >= HISTOGRAM_EVERY:
+            self.refresh_histogram()
         if first:
             self._shape = image.shape
             self.view.autoRange(padding=0.0)
+
+    def refresh_histogram(self) -> None:
+        """Redraw the histogram from the image on screen."""
+        self._since_histogram = 0
+        self.histogram.imageChanged()
 
     def show_cells(self, cells: list[DrawnCell]) -> None:
         """Boxes and labels over the image (vector items, sharp at any zoom)."""
@@ -54,6 +69,7 @@ class LiveView(pg.GraphicsLayoutWidget):
             return
         lo, hi = np.percentile(np.asarray(img)[::4, ::4], (0.5, 99.5))
         self.set_levels(float(lo), float(max(hi, lo + 1)))
+        self.refresh_histogram()
 
     def reset_contrast(self) -> None:
         self.set_levels(0.0, 255.0)

@@ -324,7 +324,7 @@ class MainWindow(QMainWindow, SettingsActions):
     def _update_status(self) -> None:
         st = self.session.status()
         display = self.qt.display_fps()
-        self.status_label.setText(st.line(display))
+        self.status_label.setText(st.line(display, self.qt.not_shown))
         self.results.add_perf(st.latency_ms, st.inference_fps, display)
         if st.source_info and not self._props_shown:
             self._props_shown = True
@@ -350,6 +350,7 @@ class MainWindow(QMainWindow, SettingsActions):
                 "p95": float(np.percentile(ms, 95)),
                 "max": float(ms.max()),
                 "frames": len(self.qt.intervals_ms) + 1,
+                "not_shown": self.qt.not_shown,
             },
             "device": self.session.status().device,
         }

@@ -34,6 +34,7 @@ class QtSession(QObject):
         self._frames_box = session.frames
         self._shown: deque[float] = deque(maxlen=30)
         self.intervals_ms: deque[float] = deque(maxlen=5000)  # between frames handed to the view
+        self.not_shown = 0  # camera frames never handed to the view (the window fell behind)
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -75,6 +76,8 @@ class QtSession(QObject):
             self._frames_box, self._frame_seq = box, 0
         got = box.latest()
         if got is not None and got[0] != self._frame_seq:
+            if self._frame_seq and got[0] > self._frame_seq + 1:  # came and went between polls
+                self.not_shown += got[0] - self._frame_seq - 1
             self._frame_seq = got[0]
             now = time.monotonic()
             if self._shown:

@@ -8,14 +8,14 @@ probabilities must agree within ``TOLERANCE`` (float32 conversions) or
 sha256 in the card (written atomically).
 
 ``--quantize``: TFLite dynamic-range quantisation (int8 weights of every layer, float
-activations); ONNX dynamic quantisation of the dense layers (MatMul/Gemm, per channel),
-which hold most of the weights of AlexNet, VGG16 and the basic CNN; convolutions stay
-float, as onnxruntime's dynamic int8 convolutions were too inexact.
+activations); for ONNX the 8-bit live model of ``training/quantize.py`` (static int8,
+calibrated on the package's own cells, checked against the FP32 ONNX weights, which are
+exported first when the package lacks them). Every package the app writes gets both ONNX
+files (``export_beside_keras``).
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 import warnings
@@ -59,28 +59,9 @@ def check_images(pkg: ModelPackage, n: int = N_CHECK, seed: int = 0) -> tuple[np
 
 def convert(model: Any, to: str, quantize: bool, path: Path) -> None:
     if to == "onnx":
-        float_path = path.with_suffix(".float.onnx") if quantize else path
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.export(str(float_path), format="onnx", verbose=False)
-        if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            # Dense layers only: dynamic int8 convolutions (ConvInteger) moved the
-            # probabilities of a small trained CNN by up to 0.17, dense layers by 0.002.
-            root = logging.getLogger()
-            level = root.level
-            root.setLevel(logging.ERROR)  # onnxruntime logs a pre-processing hint on root
-            try:
-                quantize_dynamic(
-                    str(float_path),
-                    str(path),
-                    weight_type=QuantType.QInt8,
-                    per_channel=True,
-                    op_types_to_quantize=["MatMul", "Gemm"],
-                )
-            finally:
-                root.setLevel(level)
+            model.export(str(path), format="onnx", verbose=False)
         return
     import tensorflow as tf
 
@@ -99,6 +80,8 @@ def export(model_dir: Path | str, to: str, quantize: bool = False) -> dict[str, 
             raise ModelPackageError(
                 'ONNX export needs tf2onnx and onnxruntime: pip install -e ".[export]"'
             ) from exc
+    if to == "onnx" and quantize:
+        return _onnx_int8(model_dir)
     pkg = load_package(model_dir)
     fmt = f"{to}_int8" if quantize else to
     file_name = f"model{'_int8' if quantize else ''}.{to}"
@@ -136,22 +119,47 @@ def export(model_dir: Path | str, to: str, quantize: bool = False) -> dict[str, 
         card = add_weights(pkg.path, fmt, out, file_name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return added(
+        pkg.path,
+        card,
+        fmt,
+        max_abs_diff=diff,
+        tolerance=tol,
+        top1_agreement=agree,
+        checked_on=source,
+    )
+
+
+def added(folder: Path, card: Any, fmt: str, **measured: Any) -> dict[str, Any]:
+    """What ``export`` (and the 8-bit model) report about weights just added."""
+    path = folder / card.weights[fmt].file
     return {
         "format": fmt,
-        "file": str(pkg.path / file_name),
+        "file": str(path),
         "sha256": card.weights[fmt].sha256,
-        "size_bytes": (pkg.path / file_name).stat().st_size,
-        "max_abs_diff": diff,
-        "tolerance": tol,
-        "top1_agreement": agree,
-        "checked_on": source,
+        "size_bytes": path.stat().st_size,
+        **measured,
     }
+
+
+def _onnx_int8(model_dir: Path | str) -> dict[str, Any]:
+    """The 8-bit live model, from the package's FP32 ONNX weights (exported first if
+    missing); compared with FP32, not Keras."""
+    from micro_app.core.models.card import ModelCard
+    from micro_app.training.quantize import quantize_package
+
+    if "onnx" not in ModelCard.read(Path(model_dir)).weights:
+        export(model_dir, "onnx")
+    return quantize_package(model_dir)
 
 
 def export_beside_keras(model_dir: Path | str, say: Any = print) -> dict[str, Any] | None:
     """ONNX weights for a package the app just wrote (training, calibration, teaching), so
-    it runs on ONNX Runtime too; checked against Keras like ``export``. Without tf2onnx the
-    package still runs on TensorFlow, and this says so in one line."""
+    it runs on ONNX Runtime too; checked against Keras like ``export``; then the 8-bit live
+    model beside them (``training/quantize.py``). Without tf2onnx the package still runs on
+    TensorFlow, and this says so in one line."""
+    from micro_app.training.quantize import quantize_beside_fp32
+
     try:
         r = export(model_dir, "onnx")
     except ModelPackageError as exc:
@@ -161,4 +169,5 @@ def export_beside_keras(model_dir: Path | str, say: Any = print) -> dict[str, An
         f"ONNX weights beside Keras: same class on {r['top1_agreement']:.0%} of "
         f"{r['checked_on']}, probabilities within {r['max_abs_diff']:.1e}"
     )
+    quantize_beside_fp32(model_dir, say)
     return r

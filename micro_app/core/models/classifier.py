@@ -4,8 +4,9 @@ ONNX weights, TensorFlow otherwise (a compiled ``tf.function``: a batch of any s
 without retracing, about 10x faster than ``model.predict`` on a live frame's few crops).
 
 A package with a classical head (SVM, k-NN, ...) runs the network to its features, then
-the numpy head. ``backend`` chooses explicitly: ``tensorflow``, ``onnx``, or for scoring
-exports ``onnx_int8``, ``tflite``, ``tflite_int8``.
+the numpy head. ``backend`` chooses explicitly: ``tensorflow``, ``onnx``, ``onnx_int8``
+(the 8-bit weights ``auto`` runs on a CPU), or for scoring exports ``tflite``,
+``tflite_int8``. The 8-bit weights are checked against FP32 again when loaded.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from collections.abc import Callable
 import numpy as np
 
 from micro_app.core import preprocess as pp
+from micro_app.core.errors import ModelPackageError
+from micro_app.core.models import int8
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage
-from micro_app.core.models.runtime import AUTO, Runner, open_runner
+from micro_app.core.models.runtime import AUTO, ONNX, ONNX_INT8, Runner, canonical, open_runner
 from micro_app.core.stain import StainReference, normalise_stain
 
 log = logging.getLogger("micro_app")
@@ -78,11 +81,31 @@ class Classifier:
         self.card = package.card
         self._head = package.head
         self._runner: Runner = open_runner(package, backend, on_message=on_message)
+        if self._runner.backend == ONNX_INT8:
+            reason = self._recheck_int8()
+            if reason is not None:
+                say = on_message or log.warning
+                if canonical(backend) == AUTO:
+                    say(f"{reason}: running FP32")
+                    self._runner = open_runner(package, ONNX, on_message=on_message)
+                else:
+                    say(f"{reason}: choose the onnx backend for FP32")
         self.backend = self._runner.backend
         # features for the open-set check, when the package has one and the weights give them
         self.gives_features = self._runner.gives_features
         self._binary = self._head is None and package.n_outputs == 1
         log.info("model %s %s on %s", self.card.name, self.card.version, self.device)
+
+    def _recheck_int8(self) -> str | None:
+        from micro_app.core.models.replay import load_replay
+
+        try:
+            replay = load_replay(self.package.path, self.card)
+        except ModelPackageError as exc:
+            return f"the 8-bit model cannot be checked ({exc})"
+        cells = replay.images if replay is not None else None
+        card = self.card
+        return int8.recheck(card, cells, lambda x: self._runner(prepare_batch(x, card))[0])
 
     @property
     def device(self) -> str:

@@ -202,8 +202,15 @@ def save_package(
     return folder
 
 
-def add_weights(folder: Path | str, fmt: str, source: Path, file_name: str) -> ModelCard:
-    """Put converted weights into a package and list them in its card with their sha256.
+def add_weights(
+    folder: Path | str,
+    fmt: str,
+    source: Path,
+    file_name: str,
+    extra: tuple[str, Any] | None = None,
+) -> ModelCard:
+    """Put converted weights into a package and list them in its card with their sha256
+    (and ``extra``: a ``(key, value)`` for the card's ``extra``, such as their check).
 
     The weights file is moved in first, then the card is replaced atomically, so a reader
     sees either the old card or the new one with a matching checksum.
@@ -221,6 +228,8 @@ def add_weights(folder: Path | str, fmt: str, source: Path, file_name: str) -> M
     weights = dict(card.weights)
     weights[fmt] = WeightsFile(file=file_name, sha256=sha256_file(target))
     card = replace(card, weights=weights)
+    if extra is not None:
+        card = replace(card, extra={**card.extra, extra[0]: extra[1]})
     atomic_write_json(folder / CARD_FILE, card.to_dict())
     return card
 

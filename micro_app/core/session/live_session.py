@@ -331,7 +331,7 @@ class LiveSession:
                 camera_fps=capture.fps if capture is self._capture and capture else 0.0,
                 inference_fps=inference.fps if inference is not None else 0.0,
                 latency_ms=update.result.latency_ms if update is not None else 0.0,
-                dropped=self.frames.dropped,
+                classified=inference.processed if inference is not None else 0,
                 frames=capture.frames if capture is not None else 0,
                 errors=len(self.errors),
                 source_info=info,

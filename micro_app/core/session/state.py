@@ -50,7 +50,7 @@ class SessionStatus:
     camera_fps: float
     inference_fps: float
     latency_ms: float
-    dropped: int
+    classified: int  # frames the model classified; it takes the newest, skipping the rest
     frames: int
     errors: int
     source_info: dict[str, Any] = field(default_factory=dict)
@@ -64,18 +64,21 @@ class SessionStatus:
             words = f"model {self.model}"
         return words
 
-    def line(self, display_fps: float | None = None) -> str:
-        """One line for a terminal (camera fps) or a window's status bar (display fps)."""
+    def line(self, display_fps: float | None = None, not_shown: int = 0) -> str:
+        """One line for a terminal (camera fps, frames classified) or a window's status bar
+        (display fps, and ``not_shown``: camera frames the window never drew). The model
+        classifying the newest frame and skipping the others is by design, not a loss."""
         res = f"{self.resolution[0]}x{self.resolution[1]}" if self.resolution else "no frame yet"
-        rate = (
-            f"camera {self.camera_fps:.1f} fps"
-            if display_fps is None
-            else f"display {display_fps:.1f} fps"
-        )
+        if display_fps is None:
+            rate = f"camera {self.camera_fps:.1f} fps"
+            seen = f"classified {self.classified} of {self.frames} frames"
+        else:
+            rate = f"display {display_fps:.1f} fps"
+            seen = f"dropped {not_shown}"
         return (
             f"{self.source} ({self.state.value}) | {res} | {rate} | "
             f"inference {self.inference_fps:.1f} fps | latency {self.latency_ms:.0f} ms | "
-            f"dropped {self.dropped} | {self.model_text} | {self.device}"
+            f"{seen} | {self.model_text} | {self.device}"
         )
 
 

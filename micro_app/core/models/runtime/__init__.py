@@ -4,11 +4,13 @@
 returns a callable ``runner(batch) -> (probabilities, features or None)`` with ``device``
 (what it runs on, for the status bar, sidecars and ``bench``) and ``backend``. TensorFlow
 is imported only by the TensorFlow runner: a package run on ONNX Runtime starts in well
-under a second."""
+under a second. ``auto`` on a computer without a GPU runs the package's 8-bit weights
+(``models/int8.py``) when they passed their check, FP32 ONNX otherwise."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -20,11 +22,24 @@ from micro_app.core.models.runtime.names import (
     BACKENDS,
     FORMATS,
     ONNX,
+    ONNX_INT8,
     TENSORFLOW,
     canonical,
 )
 
-__all__ = ["AUTO", "BACKENDS", "FORMATS", "ONNX", "TENSORFLOW", "Runner", "open_runner", "resolve"]
+log = logging.getLogger("micro_app")
+__all__ = [
+    "AUTO",
+    "BACKENDS",
+    "FORMATS",
+    "ONNX",
+    "ONNX_INT8",
+    "TENSORFLOW",
+    "Runner",
+    "canonical",
+    "open_runner",
+    "resolve",
+]
 
 
 class Runner(Protocol):
@@ -47,14 +62,19 @@ def onnxruntime_installed() -> bool:
 def resolve(card: Any, backend: str = AUTO) -> str:
     """The backend ``backend`` means for this card: ``auto`` is ONNX Runtime when the
     package has ONNX weights, it can run them (no classical head) and onnxruntime is
-    installed, else TensorFlow."""
+    installed (its 8-bit weights when they are usable and this onnxruntime has no GPU
+    device), else TensorFlow."""
+    from micro_app.core.models import int8
+
     backend = canonical(backend)
     if backend not in BACKENDS and backend not in FORMATS:
         raise ModelPackageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend != AUTO:
         return backend
     if ONNX in card.weights and "classical" not in card.weights and onnxruntime_installed():
-        return ONNX
+        from micro_app.core.models.runtime.onnx_runtime import has_gpu_device
+
+        return ONNX_INT8 if int8.usable(card) and not has_gpu_device() else ONNX
     return TENSORFLOW
 
 
@@ -84,11 +104,19 @@ def open_runner(
             f"{package.path} has no {chosen} weights: run micro-app export {package.path} "
             f"--to {fmt}{quant}"
         )
-    path = verify_weights(package.path, card, chosen)
     if chosen.startswith("onnx"):
         from micro_app.core.models.runtime.onnx_runtime import OnnxRunner
 
-        return OnnxRunner(path, providers=providers, on_message=on_message)
+        try:
+            path = verify_weights(package.path, card, chosen)
+            return OnnxRunner(path, providers=providers, on_message=on_message, backend=chosen)
+        except ModelPackageError as exc:
+            if not (chosen == ONNX_INT8 and canonical(backend) == AUTO):
+                raise
+            (on_message or log.warning)(f"8-bit model unavailable ({exc}); running FP32")
+            path = verify_weights(package.path, card, ONNX)
+            return OnnxRunner(path, providers=providers, on_message=on_message)
+    path = verify_weights(package.path, card, chosen)
     from micro_app.core.models.runtime.tflite_runtime import TfliteRunner
 
     return TfliteRunner(path)

@@ -33,6 +33,7 @@ DEVICE_NAMES = {
     "CoreMLExecutionProvider": "Apple Neural Engine/GPU (CoreML)",
     "CPUExecutionProvider": "CPU",
 }
+GPU_PROVIDERS = set(PREFERRED[:-1])
 Message = Callable[[str], None]
 
 
@@ -58,10 +59,16 @@ def providers_to_try(requested: Sequence[str] | None = None) -> list[str]:
     return chosen
 
 
-class OnnxRunner:
-    """``runner(x) -> (probabilities, features or None)`` on float32 model input."""
+def has_gpu_device() -> bool:
+    """This onnxruntime has a GPU execution provider (the GPU itself may still fail to
+    start; the runner then falls back to the CPU)."""
+    ort = _ort()
+    return bool(GPU_PROVIDERS & set(ort.get_available_providers()))  # type: ignore[attr-defined]
 
-    backend = "onnx"
+
+class OnnxRunner:
+    """``runner(x) -> (probabilities, features or None)`` on float32 model input.
+    ``backend``: ``onnx`` (FP32 weights) or ``onnx_int8`` (8-bit)."""
 
     def __init__(
         self,
@@ -69,7 +76,9 @@ class OnnxRunner:
         providers: Sequence[str] | None = None,
         on_message: Message | None = None,
         threads: int = 0,
+        backend: str = "onnx",
     ) -> None:
+        self.backend = backend
         self._path = Path(path)
         self._threads = threads
         self._say = on_message or (lambda text: log.warning("%s", text))
@@ -80,7 +89,12 @@ class OnnxRunner:
 
     @property
     def device(self) -> str:
-        return f"{DEVICE_NAMES.get(self.provider, self.provider)} (onnxruntime)"
+        bits = ", 8-bit" if self.backend.endswith("int8") else ""
+        return f"{DEVICE_NAMES.get(self.provider, self.provider)} (onnxruntime{bits})"
+
+    @property
+    def input_name(self) -> str:
+        return str(self._input)
 
     @property
     def gives_features(self) -> bool:
