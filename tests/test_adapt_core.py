@@ -4,6 +4,7 @@ store and its held-back split, the model library and derived cards."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -149,11 +150,13 @@ def test_plain_class_folders_read_with_the_same_split(tmp_path: Path) -> None:
 
 def test_library_versions_and_derived_cards(tmp_path: Path, tiny_package: Path) -> None:
     parent = ModelCard.read(tiny_package)
+    parent = replace(parent, extra={**parent.extra, "int8": {"agreement": 1.0}})
     v1, f1 = library.next_version(parent, tmp_path)
     assert v1 == "0.0.1-adapt1" and f1.parent == tmp_path
     child = library.derived_card(tiny_package, parent, "calibration", {"cells": 40}, version=v1)
     assert child.parent and parent.name in child.parent and str(tiny_package) in child.parent
     assert child.weights == {} and child.extra["adaptation"]["kind"] == "calibration"
+    assert "int8" not in child.extra  # the parent's 8-bit check is not the child's
     assert child.extra["lineage"] == [child.parent]
     f1.mkdir()
     (f1 / "card.json").write_text(json.dumps(child.to_dict()), encoding="utf-8")

@@ -115,8 +115,11 @@ def derived_card(
     ref = parent_ref(parent_folder, parent)
     record = {"kind": kind, "date": now, "parent": ref, **adaptation}
     history = [*parent.extra.get("lineage", []), ref]
+    # the parent's own 8-bit model and its check describe the parent's weights
     extra = {
-        k: v for k, v in parent.extra.items() if k not in ("adaptation", "lineage", "open_set")
+        k: v
+        for k, v in parent.extra.items()
+        if k not in ("adaptation", "lineage", "open_set", "int8")
     }
     parent_metrics = parent.metrics.get("parent", {"name": parent.name, **parent.metrics})
     return replace(
