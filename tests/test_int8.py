@@ -14,7 +14,14 @@ import pytest
 from micro_app.core.errors import ModelPackageError
 from micro_app.core.models import load_package
 from micro_app.core.models.classifier import Classifier
-from micro_app.core.models.int8 import INT8, MIN_AGREEMENT, recheck, split_cells, usable
+from micro_app.core.models.int8 import (
+    INT8,
+    MIN_AGREEMENT,
+    check_indices,
+    recheck,
+    split_cells,
+    usable,
+)
 from micro_app.core.models.runtime import resolve
 
 pytestmark = pytest.mark.slow
@@ -50,6 +57,17 @@ def colour_package(tiny_package: Path, tmp_path_factory: pytest.TempPathFactory)
     return folder
 
 
+@pytest.fixture
+def quantized(colour_package: Path, tmp_path: Path) -> Path:
+    """A copy of the colour package with its 8-bit model added."""
+    from micro_app.training.quantize import quantize_package
+
+    folder = tmp_path / "pkg"
+    shutil.copytree(colour_package, folder)
+    quantize_package(folder)
+    return folder
+
+
 def test_a_package_gets_an_8bit_model_checked_on_cells_it_was_not_calibrated_on(
     colour_package: Path, tmp_path: Path
 ) -> None:
@@ -77,14 +95,11 @@ def test_a_package_gets_an_8bit_model_checked_on_cells_it_was_not_calibrated_on(
 
 
 def test_an_8bit_model_that_disagrees_at_load_gives_way_to_fp32_in_one_line(
-    colour_package: Path, tmp_path: Path
+    quantized: Path,
 ) -> None:
     from micro_app.core.atomic import atomic_write_json
-    from micro_app.training.quantize import quantize_package
 
-    folder = tmp_path / "pkg"
-    shutil.copytree(colour_package, folder)
-    quantize_package(folder)
+    folder = quantized
     card = json.loads((folder / "card.json").read_text())
     probs = np.asarray(card["extra"]["int8"]["check"]["fp32_probabilities"])
     # what another computer would see if its int8 kernels rounded differently
@@ -100,14 +115,10 @@ def test_an_8bit_model_that_disagrees_at_load_gives_way_to_fp32_in_one_line(
     assert chosen.backend == INT8 and "choose the onnx backend" in said[0]
 
 
-def test_new_fp32_weights_retire_the_old_8bit_model(colour_package: Path, tmp_path: Path) -> None:
+def test_new_fp32_weights_retire_the_old_8bit_model(quantized: Path) -> None:
     from micro_app.core.models.card import ModelCard
-    from micro_app.training.quantize import quantize_package
 
-    folder = tmp_path / "pkg"
-    shutil.copytree(colour_package, folder)
-    quantize_package(folder)
-    card = load_package(folder, keras=False).card
+    card = load_package(quantized, keras=False).card
     assert usable(card) and resolve(card) == INT8
     stale = card.to_dict()
     stale["weights"]["onnx"]["sha256"] = "0" * 64  # FP32 weights it was not made from
@@ -138,13 +149,27 @@ def test_the_load_check_compares_the_recorded_fp32_answers() -> None:
             check = {"replay_indices": [0, 2], "fp32_probabilities": [[0.9, 0.1], [0.2, 0.8]]}
             self.extra = {"int8": {"check": check}}
 
-    cells = np.zeros((3, 4, 4, 3), np.uint8)
+    assert check_indices(Card()).tolist() == [0, 2]
+    cells = np.zeros((2, 4, 4, 3), np.uint8)  # the replay cells at those indices
     same = recheck(Card(), cells, lambda x: np.array([[0.7, 0.3], [0.4, 0.6]]))
     assert same is None
     flipped = recheck(Card(), cells, lambda x: np.array([[0.3, 0.7], [0.4, 0.6]]))
     assert flipped is not None and "50% of its 2 check cells" in flipped
     assert recheck(Card(), None, lambda x: x) is None  # no replay: nothing to repeat
-    assert "do not match" in (recheck(Card(), cells[:2], lambda x: x) or "")
+    assert "do not match" in (recheck(Card(), cells[:1], lambda x: x) or "")
+
+
+def test_the_load_check_decodes_only_its_cells_and_in_their_order(colour_package: Path) -> None:
+    from micro_app.core.models.replay import load_replay
+
+    card = load_package(colour_package, keras=False).card
+    whole = load_replay(colour_package, card)
+    some = load_replay(colour_package, card, keep=np.array([5, 1]))
+    assert whole is not None and some is not None
+    assert np.array_equal(some.images, whole.images[[5, 1]])
+    assert some.labels.tolist() == whole.labels[[5, 1]].tolist()
+    with pytest.raises(ModelPackageError, match="has no cell 999"):
+        load_replay(colour_package, card, keep=np.array([999]))
 
 
 def test_every_command_offers_the_backends_the_app_knows() -> None:
@@ -158,3 +183,17 @@ def test_every_command_offers_the_backends_the_app_knows() -> None:
     for name in ("live", "classify", "bench"):
         backend = next(a for a in sub.choices[name]._actions if a.dest == "backend")
         assert tuple(backend.choices or ()) == BACKENDS
+
+
+def test_a_tampered_8bit_file_gives_way_to_fp32_under_auto_and_is_refused_by_name(
+    quantized: Path,
+) -> None:
+    folder = quantized
+    (folder / "model_int8.onnx").write_bytes(b"tampered")
+    said: list[str] = []
+    clf = Classifier(load_package(folder, keras=False), on_message=said.append)
+    assert clf.backend == "onnx"
+    assert len(said) == 1 and "the 8-bit model cannot run" in said[0]
+    assert said[0].endswith("running FP32")
+    with pytest.raises(ModelPackageError, match="do not match the card"):
+        Classifier(load_package(folder, keras=False), INT8)

@@ -38,23 +38,38 @@ TOLERANCE_INT8 = 0.1  # int8 weights: probabilities move more; top-1 agreement i
 N_CHECK = 32
 
 
-def check_images(pkg: ModelPackage, n: int = N_CHECK, seed: int = 0) -> tuple[np.ndarray, str]:
-    """Up to ``n`` test-split images at the input size, or random images if none are found."""
+def split_test_images(pkg: ModelPackage, n: int) -> tuple[np.ndarray, str] | None:
+    """Up to ``n`` test-split images at the input size, while the training data is still at
+    its recorded path; None otherwise."""
     from micro_app.training.dataset import read_samples
 
     split_path = pkg.path / SPLIT_FILE
-    if split_path.is_file():
-        split = read_split(split_path)
-        root = Path(split.get("dataset", ""))
-        tests = [(e["path"], e["label"]) for e in split["images"] if e["split"] == "test"]
-        tests = [t for t in tests if (root / t[0]).is_file()][:n]
-        if tests:
-            _, images = read_samples(root, tests, pkg.card.input_size)
-            assert images is not None
-            return images, f"{len(tests)} test-split images"
+    if not split_path.is_file():
+        return None
+    split = read_split(split_path)
+    root = Path(split.get("dataset", ""))
+    tests = [(e["path"], e["label"]) for e in split["images"] if e["split"] == "test"]
+    tests = [t for t in tests if (root / t[0]).is_file()][:n]
+    if not tests:
+        return None
+    _, images = read_samples(root, tests, pkg.card.input_size)
+    assert images is not None
+    return images, f"{len(tests)} test-split images"
+
+
+def check_images(pkg: ModelPackage, n: int = N_CHECK, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Up to ``n`` test-split images at the input size, or random images if none are found."""
+    found = split_test_images(pkg, n)
+    if found is not None:
+        return found
     h, w = pkg.card.input_size
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8), f"{n} random images"
+
+
+def probabilities(runner: Any, x: np.ndarray, batch: int) -> np.ndarray:
+    """A runner's probabilities for model input ``x``, ``batch`` at a time."""
+    return np.concatenate([runner(x[i : i + batch])[0] for i in range(0, len(x), batch)])
 
 
 def convert(model: Any, to: str, quantize: bool, path: Path) -> None:
@@ -103,7 +118,7 @@ def export(model_dir: Path | str, to: str, quantize: bool = False) -> dict[str, 
             model(x[:1], training=False)  # Keras exports only a model that has run
         convert(model, to, quantize, out)
         runner = OnnxRunner(out) if to == "onnx" else TfliteRunner(out)
-        got = np.concatenate([runner(x[i : i + 8])[0] for i in range(0, len(x), 8)])
+        got = probabilities(runner, x, 8)
         if pkg.head is not None:  # compare what the app reports: class probabilities
             ref, got = pkg.head.predict_proba(ref), pkg.head.predict_proba(got)
         elif ref.shape[-1] == 1:

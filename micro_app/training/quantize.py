@@ -26,6 +26,8 @@ import numpy as np
 from micro_app.core.errors import ModelPackageError
 from micro_app.core.models.classifier import prepare_batch
 from micro_app.core.models.int8 import (
+    CALIBRATION_CELLS,
+    CHECK_CELLS,
     INT8,
     INT8_FILE,
     MIN_AGREEMENT,
@@ -35,7 +37,7 @@ from micro_app.core.models.int8 import (
 from micro_app.core.models.package import ModelPackage, add_weights, load_package
 from micro_app.core.models.replay import load_replay
 from micro_app.core.models.runtime.onnx_runtime import OnnxRunner
-from micro_app.training.export import added, check_images
+from micro_app.training.export import added, probabilities, split_test_images
 
 BATCH = 32
 MIN_CELLS = 32  # fewer real cells than this: no 8-bit model (its ranges would be guesses)
@@ -48,13 +50,13 @@ def package_cells(pkg: ModelPackage) -> tuple[np.ndarray, str, bool]:
     replay = load_replay(pkg.path, pkg.card)
     if replay is not None and len(replay) >= MIN_CELLS:
         return replay.images, "the package's replay cells", True
-    images, source = check_images(pkg, n=320)
-    if "random" in source or len(images) < MIN_CELLS:
+    found = split_test_images(pkg, n=CALIBRATION_CELLS + CHECK_CELLS)
+    if found is None or len(found[0]) < MIN_CELLS:
         raise ModelPackageError(
             "no cells of its own to calibrate an 8-bit model on (no replay sample, training "
             "data not found): it runs FP32"
         )
-    return images, source, False
+    return found[0], found[1], False
 
 
 @contextmanager
@@ -113,10 +115,6 @@ def quantize_file(float_path: Path, out_path: Path, calibration: np.ndarray) -> 
     optimised.unlink(missing_ok=True)
 
 
-def _probabilities(runner: OnnxRunner, x: np.ndarray) -> np.ndarray:
-    return np.concatenate([runner(x[i : i + BATCH])[0] for i in range(0, len(x), BATCH)])
-
-
 def quantize_package(model_dir: Path | str) -> dict[str, Any]:
     """Add the 8-bit model to a package that has FP32 ONNX weights; returns what was
     measured. Raises ``ModelPackageError`` (one line, nothing changed) when it cannot be
@@ -136,8 +134,8 @@ def quantize_package(model_dir: Path | str) -> dict[str, Any]:
         quantize_file(float_path, out, prepare_batch(cells[calibrate_idx], card))
         x = prepare_batch(cells[check_idx], card)
         cpu = ["CPUExecutionProvider"]
-        fp32 = _probabilities(OnnxRunner(float_path, providers=cpu), x)
-        got = _probabilities(OnnxRunner(out, providers=cpu, backend=INT8), x)
+        fp32 = probabilities(OnnxRunner(float_path, providers=cpu), x, BATCH)
+        got = probabilities(OnnxRunner(out, providers=cpu, backend=INT8), x, BATCH)
         agree, diff = compare(fp32, got)
         checked_on = f"{len(check_idx)} of {source} not used to calibrate"
         if agree < MIN_AGREEMENT:

@@ -21,7 +21,15 @@ from micro_app.core.errors import ModelPackageError
 from micro_app.core.models import int8
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage
-from micro_app.core.models.runtime import AUTO, ONNX, ONNX_INT8, Runner, canonical, open_runner
+from micro_app.core.models.runtime import (
+    AUTO,
+    ONNX,
+    ONNX_INT8,
+    Runner,
+    canonical,
+    open_runner,
+    resolve,
+)
 from micro_app.core.stain import StainReference, normalise_stain
 
 log = logging.getLogger("micro_app")
@@ -80,32 +88,49 @@ class Classifier:
         self.package = package
         self.card = package.card
         self._head = package.head
-        self._runner: Runner = open_runner(package, backend, on_message=on_message)
-        if self._runner.backend == ONNX_INT8:
-            reason = self._recheck_int8()
-            if reason is not None:
-                say = on_message or log.warning
-                if canonical(backend) == AUTO:
-                    say(f"{reason}: running FP32")
-                    self._runner = open_runner(package, ONNX, on_message=on_message)
-                else:
-                    say(f"{reason}: choose the onnx backend for FP32")
+        self._runner: Runner = self._open(backend, on_message)
         self.backend = self._runner.backend
         # features for the open-set check, when the package has one and the weights give them
         self.gives_features = self._runner.gives_features
         self._binary = self._head is None and package.n_outputs == 1
         log.info("model %s %s on %s", self.card.name, self.card.version, self.device)
 
-    def _recheck_int8(self) -> str | None:
+    def _open(self, backend: str, on_message: Callable[[str], None] | None) -> Runner:
+        """The runner ``backend`` means; the 8-bit one only when it opens and agrees with
+        FP32 on its check cells here, else (``auto``) FP32, said in one line."""
+        say = on_message or log.warning
+        try:
+            runner = open_runner(self.package, backend, on_message=on_message)
+        except ModelPackageError as exc:
+            if canonical(backend) != AUTO or resolve(self.card, backend) != ONNX_INT8:
+                raise
+            reason = f"the 8-bit model cannot run ({exc})"
+        else:
+            if runner.backend != ONNX_INT8:
+                return runner
+            disagreement = self._recheck_int8(runner)
+            if disagreement is None:
+                return runner
+            if canonical(backend) != AUTO:
+                say(f"{disagreement}: choose the onnx backend for FP32")
+                return runner
+            reason = disagreement
+        say(f"{reason}: running FP32")
+        return open_runner(self.package, ONNX, on_message=on_message)
+
+    def _recheck_int8(self, runner: Runner) -> str | None:
         from micro_app.core.models.replay import load_replay
 
+        card = self.card
+        idx = int8.check_indices(card)
+        if len(idx) == 0:
+            return None
         try:
-            replay = load_replay(self.package.path, self.card)
+            replay = load_replay(self.package.path, card, keep=idx)
         except ModelPackageError as exc:
             return f"the 8-bit model cannot be checked ({exc})"
         cells = replay.images if replay is not None else None
-        card = self.card
-        return int8.recheck(card, cells, lambda x: self._runner(prepare_batch(x, card))[0])
+        return int8.recheck(card, cells, lambda x: runner(prepare_batch(x, card))[0])
 
     @property
     def device(self) -> str:

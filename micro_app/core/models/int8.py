@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-INT8 = "onnx_int8"
+from micro_app.core.models.runtime.names import ONNX_INT8 as INT8
+
 INT8_FILE = "model_int8.onnx"
 MIN_AGREEMENT = 0.98  # same top class as FP32 on at least this share of the check cells
 CHECK_CELLS = 64  # package cells held back from calibration to check it
@@ -54,21 +55,31 @@ def usable(card: Any) -> bool:
     )
 
 
+def _check(card: Any) -> dict[str, Any]:
+    return dict((card.extra.get("int8") or {}).get("check") or {})
+
+
+def check_indices(card: Any) -> np.ndarray:
+    """The replay cells the 8-bit model was checked on when written (empty when it was
+    checked on other cells, or has no check)."""
+    return np.asarray(_check(card).get("replay_indices", []), int)
+
+
 def recheck(
     card: Any, cells: np.ndarray | None, predict: Callable[[np.ndarray], np.ndarray]
 ) -> str | None:
     """Run the 8-bit model (``predict``: uint8 cells -> probabilities) on the cells it was
     checked on when written and compare with the FP32 probabilities the card recorded.
-    ``cells``: the package's replay cells (None when it has none: nothing to repeat).
+    ``cells``: the package's replay cells at ``check_indices(card)``, in that order (None
+    when it has no replay sample: nothing to repeat).
     Returns None when it agrees, else one line saying why it is not used."""
-    check = (card.extra.get("int8") or {}).get("check") or {}
-    idx = np.asarray(check.get("replay_indices", []), int)
-    ref = np.asarray(check.get("fp32_probabilities", []), np.float32)
+    idx = check_indices(card)
+    ref = np.asarray(_check(card).get("fp32_probabilities", []), np.float32)
     if cells is None or len(idx) == 0:
         return None
-    if len(ref) != len(idx) or idx.max() >= len(cells):
+    if len(ref) != len(idx) or len(cells) != len(idx):
         return "the 8-bit model's check cells do not match its package"
-    agree, _ = compare(ref, predict(cells[idx]))
+    agree, _ = compare(ref, predict(cells))
     if agree < MIN_AGREEMENT:
         return (
             f"the 8-bit model agrees with FP32 on only {agree:.0%} of its {len(idx)} check "

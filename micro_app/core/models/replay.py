@@ -88,7 +88,9 @@ class ReplaySet:
         return atomic_write(Path(path), write)
 
     @classmethod
-    def load(cls, path: Path) -> ReplaySet:
+    def load(cls, path: Path, keep: np.ndarray | None = None) -> ReplaySet:
+        """The set in ``path``; ``keep``: only these cells, in this order (decoding all
+        335 of the default's takes about 0.1 s)."""
         try:
             with np.load(Path(path), allow_pickle=False) as z:
                 data, offsets = z["jpeg"], z["offsets"]
@@ -98,13 +100,16 @@ class ReplaySet:
                 f"{path} is not a replay set ({exc}): re-copy the model package"
             ) from exc
         h, w = int(size[0]), int(size[1])
-        images = np.empty((len(labels), h, w, 3), np.uint8)
-        for i in range(len(labels)):
+        order = np.arange(len(labels)) if keep is None else np.asarray(keep, int)
+        if len(order) and not 0 <= int(order.min()) <= int(order.max()) < len(labels):
+            raise ModelPackageError(f"{path} has no cell {int(order.max())}: re-copy the package")
+        images = np.empty((len(order), h, w, 3), np.uint8)
+        for j, i in enumerate(order):
             img = cv2.imdecode(data[offsets[i] : offsets[i + 1]], cv2.IMREAD_COLOR)
             if img is None or img.shape[:2] != (h, w):
                 raise ModelPackageError(f"{path} holds a broken image: re-copy the model package")
-            images[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        return cls(images, labels.astype(int), tuple(str(c) for c in classes))
+            images[j] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return cls(images, labels[order].astype(int), tuple(str(c) for c in classes))
 
 
 def pick(labels: np.ndarray, n_classes: int, per_class: int, seed: int = 0) -> np.ndarray:
@@ -133,8 +138,9 @@ def replay_entry(replay: ReplaySet, path: Path, source: str) -> dict[str, Any]:
     }
 
 
-def load_replay(folder: Path, card: ModelCard) -> ReplaySet | None:
-    """The package's replay set after checking its sha256, or None when it has none."""
+def load_replay(folder: Path, card: ModelCard, keep: np.ndarray | None = None) -> ReplaySet | None:
+    """The package's replay set after checking its sha256, or None when it has none;
+    ``keep``: only these cells (``ReplaySet.load``)."""
     entry = card.extra.get("replay")
     if not entry:
         return None
@@ -145,7 +151,7 @@ def load_replay(folder: Path, card: ModelCard) -> ReplaySet | None:
         raise ModelPackageError(
             f"{path.name} does not match the card's sha256: re-copy the model package"
         )
-    replay = ReplaySet.load(path)
+    replay = ReplaySet.load(path, keep)
     if replay.classes != card.classes:
         raise ModelPackageError(
             f"the replay set's classes {list(replay.classes)} differ from the card's: "

@@ -10,7 +10,6 @@ under a second. ``auto`` on a computer without a GPU runs the package's 8-bit we
 from __future__ import annotations
 
 import importlib.util
-import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -27,7 +26,6 @@ from micro_app.core.models.runtime.names import (
     canonical,
 )
 
-log = logging.getLogger("micro_app")
 __all__ = [
     "AUTO",
     "BACKENDS",
@@ -107,15 +105,8 @@ def open_runner(
     if chosen.startswith("onnx"):
         from micro_app.core.models.runtime.onnx_runtime import OnnxRunner
 
-        try:
-            path = verify_weights(package.path, card, chosen)
-            return OnnxRunner(path, providers=providers, on_message=on_message, backend=chosen)
-        except ModelPackageError as exc:
-            if not (chosen == ONNX_INT8 and canonical(backend) == AUTO):
-                raise
-            (on_message or log.warning)(f"8-bit model unavailable ({exc}); running FP32")
-            path = verify_weights(package.path, card, ONNX)
-            return OnnxRunner(path, providers=providers, on_message=on_message)
+        path = verify_weights(package.path, card, chosen)
+        return OnnxRunner(path, providers=providers, on_message=on_message, backend=chosen)
     path = verify_weights(package.path, card, chosen)
     from micro_app.core.models.runtime.tflite_runtime import TfliteRunner
 
