@@ -194,6 +194,7 @@ def test_slide_counts_cells_unlike_training_and_warns(tiny_package: Path) -> Non
     from micro_app.core.geometry import Box
     from micro_app.core.results import CellResult, FrameResult
     from micro_app.core.slide import SlideSession
+    from micro_app.core.slide_export import cells_csv
 
     session = SlideSession(target=10)
     for seq in range(6):
@@ -216,4 +217,4 @@ def test_slide_counts_cells_unlike_training_and_warns(tiny_package: Path) -> Non
     st = session.status()
     assert st.total == 3
     assert any("unlike the model's training images" in w for w in st.warnings)
-    assert "unlike_training" in session.csv_text().splitlines()[0]
+    assert "unlike_training" in cells_csv(session).splitlines()[0]

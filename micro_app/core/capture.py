@@ -77,8 +77,6 @@ class CaptureThread(threading.Thread):
         self._on_reconnecting = on_reconnecting
         self._delays = retry_delays
         self._picture = _PictureWatch(source.name)
-        #: Times the source was lost and came back.
-        self.reconnections = 0
         self._close_mailbox = close_mailbox_on_exit
         self._stop_flag = threading.Event()
         self._lock = threading.Lock()
@@ -98,6 +96,10 @@ class CaptureThread(threading.Thread):
         self.frames = 0
 
     # ----------------------------------------------------------------- other threads
+    def request_stop(self) -> None:
+        """Ask the loop to end (no join): it ends within one frame period."""
+        self._stop_flag.set()
+
     def stop(self, timeout: float | None = 5.0) -> bool:
         """Ask the loop to end and join; True if the thread is no longer alive.
 
@@ -212,7 +214,6 @@ class CaptureThread(threading.Thread):
             except Exception as exc:  # still gone: try again later
                 log.info("%s still lost (try %d): %s", self.source.name, attempt, exc)
                 continue
-            self.reconnections += 1
             self._refresh_snapshots()
             log.info("%s is back after %d tries", self.source.name, attempt)
             self._call(self._on_opened)

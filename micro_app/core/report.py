@@ -19,6 +19,7 @@ from micro_app.core.imageio import read_image_rgb
 from micro_app.core.overlay import class_colour
 from micro_app.core.results import SHOWN
 from micro_app.core.slide import SlideSession
+from micro_app.core.slide_export import write_cells_csv, write_slide_json
 
 PAGE_W, PAGE_H = 1240, 1754  # A4 at 150 dpi
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -163,8 +164,8 @@ def finish_slide(
         snapshot_images=[p for p in annotated if p.is_file()],
     )
     return {
-        "csv": session.write_csv(folder / f"{stem}_cells.csv"),
-        "json": session.write_json(folder / f"{stem}.json"),
+        "csv": write_cells_csv(session, folder / f"{stem}_cells.csv"),
+        "json": write_slide_json(session, folder / f"{stem}.json"),
         "report": atomic_write_bytes(
             folder / f"{stem}_report.png", encode_png(page), overwrite=False
         ),

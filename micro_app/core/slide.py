@@ -5,29 +5,25 @@ tracker decides when a cell is counted. A cell is counted only once the model ha
 classified it, and when the source knows where a frame lies on the slide (a replayed file,
 the demo stage) a cell is counted once per slide position: a looping source shows it again
 without counting it again. A user's correction is kept beside the model's prediction and
-both go into every export.
+both go into every export (``core.slide_export`` writes the CSV and the JSON).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from micro_app.core.appearance import UNLIKE_SHARE, unlike_message
-from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
 from micro_app.core.frame import SlidePosition
 from micro_app.core.geometry import Box
 from micro_app.core.results import UNCLASSIFIED, FrameResult
 from micro_app.core.tracking import CellTracker, Track
 
-# watched classes and the share of counted cells above which the window warns: blasts and
+# watched classes and the share of counted cells above which the status warns: blasts and
 # immature cells are not expected in healthy peripheral blood; many unidentified cells mean
 # the model is unsure of this slide
 DEFAULT_WATCH = {
@@ -77,14 +73,17 @@ class CountStatus:
     def n_provisional(self) -> int:
         return sum(self.provisional.values())
 
-    def provisional_line(self) -> str | None:
+    def provisional_line(self, where: str = "") -> str | None:
+        """The one line about provisional cells, or None when there are none. ``where`` is
+        the caller's own pointer to the set-up (a menu, a command), said in brackets."""
         n = self.n_provisional
         if not n:
             return None
+        how = f" ({where})" if where else ""
         return (
             f"{n} of {self.total} cells are provisional: they look unlike the model's "
             "training images, so their classes are not to be trusted as they stand; set the "
-            "model up for this microscope (Model menu) and review them"
+            f"model up for this microscope{how} and review them"
         )
 
     @property
@@ -267,62 +266,3 @@ class SlideSession:
             if c.unlike_training and not c.corrected:  # a reviewer's class is not provisional
                 provisional[c.label] = provisional.get(c.label, 0) + 1
         return CountStatus(counts, total, self.target, pct, warnings, provisional)
-
-    # -- export ----------------------------------------------------------------------------
-    def csv_text(self) -> str:
-        classes = sorted({k for c in self.cells.values() for k in c.probabilities})
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(
-            [
-                "cell_id",
-                "label",
-                "predicted",
-                "corrected",
-                "confidence",
-                "frame_seq",
-                "time",
-                "x0",
-                "y0",
-                "x1",
-                "y1",
-                "unlike_training",
-                *[f"p_{k}" for k in classes],
-            ]
-        )
-        for c in sorted(self.cells.values(), key=lambda c: c.cell_id):
-            w.writerow(
-                [
-                    c.cell_id,
-                    c.label,
-                    c.predicted,
-                    c.corrected or "",
-                    f"{c.confidence:.6f}",
-                    c.frame_seq,
-                    c.time,
-                    *c.box.as_list(),
-                    int(c.unlike_training),
-                    *[f"{c.probabilities.get(k, 0.0):.6f}" for k in classes],
-                ]
-            )
-        return buf.getvalue()
-
-    def to_dict(self) -> dict[str, Any]:
-        st = self.status()
-        return {
-            "slide": self.name,
-            "started": self.started,
-            "target": self.target,
-            "counts": st.counts,
-            "total": st.total,
-            "percentages": {k: round(v, 2) for k, v in st.percentages.items()},
-            "warnings": st.warnings,
-            "corrections": {str(k): v for k, v in self.corrections().items()},
-            "snapshots": [str(p) for p in self.snapshots],
-        }
-
-    def write_csv(self, path: Path) -> Path:
-        return atomic_write_bytes(path, self.csv_text().encode("utf-8"), overwrite=False)
-
-    def write_json(self, path: Path) -> Path:
-        return atomic_write_json(path, self.to_dict(), overwrite=False)

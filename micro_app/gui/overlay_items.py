@@ -60,6 +60,3 @@ class OverlayLayer:
             text.setText(c.text, color=ink)
             text.setPos(x0, y0)
         self.shown = list(cells)
-
-    def clear(self) -> None:
-        self.show([])
