@@ -64,7 +64,7 @@ def top5(probs: np.ndarray) -> dict[str, Any]:
 
 
 def keras_side(name: str) -> dict[str, Any]:
-    from micro_app.core.models.architectures import _efficientnet_lite as lite
+    from micro_app.training.architectures import _efficientnet_lite as lite
     from micro_app.training.imagenet_weights import ensure_cached
 
     v = lite.VARIANTS[name]
@@ -81,7 +81,7 @@ def torch_side(name: str) -> dict[str, Any]:  # pragma: no cover - needs torch
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
-    from micro_app.core.models.architectures import _efficientnet_lite as lite
+    from micro_app.training.architectures import _efficientnet_lite as lite
     from micro_app.training.imagenet_weights import find_wheel_file
 
     v = lite.VARIANTS[name]

@@ -70,7 +70,7 @@ def _training() -> str:
     """What "Set up this microscope" needs: TensorFlow trains a small network one step."""
     import numpy as np
 
-    from micro_app.core.models.architectures import build_model
+    from micro_app.training.architectures import build_model
 
     t0 = time.perf_counter()
     model = build_model("live_cnn", 3, 32)

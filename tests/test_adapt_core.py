@@ -62,7 +62,7 @@ def test_replay_file_never_unpickles_and_is_checked_against_the_card(tmp_path: P
 
 
 def _bn_model():  # type: ignore[no-untyped-def]
-    from micro_app.core.models.architectures import architecture
+    from micro_app.training.architectures import architecture
 
     return architecture("live_cnn").build(3, 32, None, width=0.25)
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from micro_app.core.models.architectures import (
+from micro_app.training.architectures import (
     NAMES,
+    REGISTRY,
     ArchitectureError,
     architecture,
     build_model,
@@ -109,6 +110,7 @@ def test_drnn_reads_image_rows_as_a_sequence_on_median_hsv_input() -> None:
         ("small_cnn", {"num_classes": 3, "weights": "imagenet"}, "'imagenet'"),
         ("vgg16", {"num_classes": 3, "weights": "places365"}, "'places365'"),
         ("mobilenet_v2", {"num_classes": 3, "alpha": 0.9}, "0.9"),
+        ("resnet50", {"num_classes": 3, "alpha": 0.5}, "alpha=0.5"),  # another row's option
     ],
 )
 def test_bad_arguments_are_refused_up_front_quoting_the_value(
@@ -117,6 +119,12 @@ def test_bad_arguments_are_refused_up_front_quoting_the_value(
     with pytest.raises(ArchitectureError, match=name) as err:
         build_model(name, **kwargs)  # type: ignore[arg-type]
     assert quoted in str(err.value)
+
+
+def test_every_name_is_one_row_of_the_registry() -> None:
+    """Saved cards name their architecture: every name keeps exactly one builder."""
+    assert sorted(REGISTRY) == sorted(NAMES)
+    assert all(architecture(name).name == name for name in NAMES)
 
 
 def test_unknown_architecture_lists_the_choices() -> None:

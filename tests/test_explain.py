@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def conv_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from micro_app.core.models import ModelCard, save_package
-    from micro_app.core.models.architectures import architecture, build_model
+    from micro_app.training.architectures import architecture, build_model
 
     model = build_model("small_cnn", 3, 32)
     card = ModelCard(
@@ -49,8 +49,8 @@ def test_heatmap_has_the_image_size_and_range(conv_package: Path) -> None:
 
 def test_recurrent_model_falls_back_to_input_gradients(tmp_path: Path) -> None:
     from micro_app.core.models import ModelCard, load_package, save_package
-    from micro_app.core.models.architectures import architecture, build_model
     from micro_app.core.models.gradcam import gradcam
+    from micro_app.training.architectures import architecture, build_model
 
     card = ModelCard(
         name="rnn",

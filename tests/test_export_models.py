@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from micro_app.core.models import ModelCard, save_package
-    from micro_app.core.models.architectures import architecture, build_model
+    from micro_app.training.architectures import architecture, build_model
 
     model = build_model("small_cnn", 3, 32)  # random weights, outputs vary with the image
     card = ModelCard(

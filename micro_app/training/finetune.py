@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from micro_app.core.models.architectures._common import PRETRAINED_ATTR
+from micro_app.training.architectures import PRETRAINED_ATTR
 
 WARMUP_EPOCHS = 3
 # fine-tuning rate relative to the warm-up's: 0.3 held every seed of 60 PBC crops per

@@ -170,7 +170,7 @@ class KerasFitting:
             )
         cfg = self.cfg
         card = self.card(self.arch.name, {})
-        space = self.arch.module.SEARCH_SPACE
+        space = self.arch.search_space
 
         def decode(x: np.ndarray) -> dict[str, Any]:
             lo_l, hi_l = space["layers"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from micro_app.core.atomic import atomic_write, atomic_write_json
 from micro_app.core.errors import ModelPackageError
-from micro_app.core.models.architectures import _efficientnet_lite as lite
+from micro_app.training.architectures import _efficientnet_lite as lite
 from micro_app.training.torch_legacy import read_legacy_state_dict
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from micro_app.core.atomic import atomic_write_json
-from micro_app.core.models.architectures import feature_extractor, head_weights
 from micro_app.core.models.card import CARD_FILE
 from micro_app.core.models.package import ModelPackage, load_package
 from micro_app.core.openset import DEFAULT_PERCENTILE, OPENSET_FILE, OpenSetStats, card_entry
+from micro_app.training.architectures import feature_extractor, head_weights
 from micro_app.training.pipeline import predict_features
 
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.errors import SettingsError
-from micro_app.core.models.architectures import feature_extractor
 from micro_app.core.models.card import CARD_FILE, CropSpec, ModelCard, Preprocessing
 from micro_app.core.models.package import load_package, save_package
 from micro_app.core.stain import StainReference
 from micro_app.training import split as splits
+from micro_app.training.architectures import feature_extractor
 from micro_app.training.config import RunData, TrainConfig, TrainResult
 from micro_app.training.dataset import KNOWN_CROP_UM
 from micro_app.training.fit import KerasFitting

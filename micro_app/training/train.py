@@ -22,10 +22,10 @@ import numpy as np
 
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.errors import ModelPackageError, SettingsError
-from micro_app.core.models.architectures import architecture
 from micro_app.core.models.card import CARD_FILE, ModelCard, Preprocessing
 from micro_app.core.models.package import load_package
 from micro_app.training import split as splits
+from micro_app.training.architectures import architecture
 from micro_app.training.config import DEFAULTS, RunData, TrainConfig, TrainResult
 from micro_app.training.dataset import (
     dataset_info,
@@ -161,7 +161,7 @@ def _check_features_split(source: Path, samples: list[Any], runs: list[list[str]
 
 
 def _hyper(cfg: TrainConfig, arch: Any) -> dict[str, Any]:
-    fine = getattr(arch.module, "FINE_TUNE", {})
+    fine = arch.fine_tune
     return {
         "epochs": cfg.epochs or fine.get("epochs", DEFAULTS["epochs"]),
         "batch_size": cfg.batch_size or fine.get("batch_size", DEFAULTS["batch_size"]),
@@ -235,7 +235,7 @@ def _read_extra(
 
 
 def describe_architectures() -> list[str]:
-    from micro_app.core.models.architectures import NAMES
+    from micro_app.training.architectures import NAMES
 
     lines = []
     for name in NAMES:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from micro_app.core.models.architectures._common import PREDICTIONS
+from micro_app.core.models.layer_names import PREDICTIONS
 
 log = logging.getLogger("micro_app")
 

@@ -12,46 +12,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from micro_app.core.models.architectures import _common as c
 from micro_app.core.models.card import Preprocessing
+from micro_app.training.architectures import _common as c
 
 NAME = "drnn"
-DESCRIPTION = "image rows as a sequence into stacked LSTM/GRU layers (median + HSV input)"
-DEFAULT_INPUT = (64, 64)
-MIN_INPUT = 8
-PREPROCESSING = Preprocessing(median=True, hsv=True, normalisation="unit")
-COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = None
 CELLS = ("lstm", "gru")
-# The search space of the hyperparameter search: (low, high) per dimension.
-SEARCH_SPACE = {"layers": (1, 3), "units": (16, 128), "learning_rate": (1e-4, 1e-2)}
 
 
 def build(
     num_classes: int,
-    input_size: int | tuple[int, int] | None = None,
-    weights: str | None = None,
+    size: tuple[int, int],
+    weights: None,
     *,
     layers: int = 2,
     units: int = 64,
     cell: str = "lstm",
     dropout: float = 0.0,
 ) -> Any:
-    num_classes = c.check_num_classes(NAME, num_classes)
-    h, w = c.check_input_size(NAME, input_size, DEFAULT_INPUT, MIN_INPUT)
-    c.check_no_weights(NAME, weights)
     c.check_int(NAME, "layers", layers, 1, 8)
     c.check_int(NAME, "units", units, 1, 2048)
     c.check_choice(NAME, "cell", cell, CELLS)
     c.check_fraction(NAME, "dropout", dropout)
-    keras = c.keras_module()
-    kl = keras.layers
+    kl = c.keras_module().layers
     rnn = kl.LSTM if cell == "lstm" else kl.GRU
-    inp = keras.Input((h, w, 3), name="image")
+    h, w = size
+    inp = c.image_input(size)
     x = kl.Reshape((h, w * 3), name="rows_as_sequence")(inp)
     for i in range(layers):
         last = i == layers - 1
         name = c.FEATURES if last else f"{cell}{i + 1}"
         x = rnn(units, return_sequences=not last, dropout=dropout, name=name)(x)
-    out = c.output_layer(num_classes)(x)
-    return keras.Model(inp, out, name=NAME)
+    return c.classifier(NAME, inp, x, num_classes)
+
+
+ARCHITECTURE = c.Architecture(
+    NAME,
+    "image rows as a sequence into stacked LSTM/GRU layers (median + HSV input)",
+    default_input=(64, 64),
+    min_input=8,
+    preprocessing=Preprocessing(median=True, hsv=True, normalisation="unit"),
+    builder=build,
+    # the hyperparameter search's space: (low, high) per dimension
+    search_space={"layers": (1, 3), "units": (16, 128), "learning_rate": (1e-4, 1e-2)},
+)

@@ -10,41 +10,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from micro_app.core.models.architectures import _common as c
 from micro_app.core.models.card import Preprocessing
+from micro_app.training.architectures import _common as c
 
 NAME = "live_cnn"
-DESCRIPTION = "compact live network: 3x3/2 conv + 5 depthwise-separable convs, BN, 16-128 filters"
-DEFAULT_INPUT = (64, 64)
-MIN_INPUT = 32
-PREPROCESSING = Preprocessing(normalisation="unit")
-COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = None
 # (filters, stride) of the separable blocks
 BLOCKS = ((32, 1), (64, 2), (64, 1), (128, 2), (128, 1))
 
 
 def build(
     num_classes: int,
-    input_size: int | tuple[int, int] | None = None,
-    weights: str | None = None,
+    size: tuple[int, int],
+    weights: None,
     *,
     width: float = 1.0,
     dropout: float = 0.2,
 ) -> Any:
-    num_classes = c.check_num_classes(NAME, num_classes)
-    h, w = c.check_input_size(NAME, input_size, DEFAULT_INPUT, MIN_INPUT)
-    c.check_no_weights(NAME, weights)
     if not isinstance(width, (int, float)) or isinstance(width, bool) or not 0.25 <= width <= 4:
         raise c.ArchitectureError(f"{NAME}: width must be a number 0.25..4, got {width!r}")
     c.check_fraction(NAME, "dropout", dropout)
-    keras = c.keras_module()
-    kl = keras.layers
+    kl = c.keras_module().layers
 
     def n(filters: int) -> int:
         return max(8, round(filters * width))
 
-    inp = keras.Input((h, w, 3), name="image")
+    inp = c.image_input(size)
     x = kl.Conv2D(n(16), 3, strides=2, padding="same", use_bias=False, name="stem")(inp)
     x = kl.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = kl.ReLU(name="stem_relu")(x)
@@ -55,7 +45,14 @@ def build(
         x = kl.BatchNormalization(momentum=0.9, name=f"sep{i + 1}_bn")(x)
         x = kl.ReLU(name=f"sep{i + 1}_relu")(x)
     x = kl.GlobalAveragePooling2D(name=c.FEATURES)(x)
-    if dropout:
-        x = kl.Dropout(dropout, name="dropout")(x)
-    out = c.output_layer(num_classes)(x)
-    return keras.Model(inp, out, name=NAME)
+    return c.classifier(NAME, inp, x, num_classes, dropout=dropout)
+
+
+ARCHITECTURE = c.Architecture(
+    NAME,
+    "compact live network: 3x3/2 conv + 5 depthwise-separable convs, BN, 16-128 filters",
+    default_input=(64, 64),
+    min_input=32,
+    preprocessing=Preprocessing(normalisation="unit"),
+    builder=build,
+)

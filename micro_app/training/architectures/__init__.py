@@ -1,4 +1,9 @@
-"""One builder per architecture, one module each, with its preprocessing named beside it.
+"""The Keras model builders (training code: the live path loads a package and runs it).
+
+One builder per architecture family, with its preprocessing named beside it: the transfer
+models (``keras.applications`` backbones) are the rows of one table in ``_transfer``,
+EfficientNet-Lite0/1/2 the rows of one in ``_efficientnet_lite``, and each paper or thesis
+network that is its own code has its own small module.
 
 ``build_model(name, num_classes, input_size=None, weights=None, **kwargs)`` builds any of
 them; ``architecture(name)`` tells a model's default input size, preprocessing and
@@ -9,49 +14,44 @@ at that layer's input (AlexNet: its 4096-value ``fc7``).
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
-from micro_app.core.arch_names import ARCH_NAMES
-from micro_app.core.models.architectures._common import PREDICTIONS, ArchitectureError
-from micro_app.core.models.card import Preprocessing
+from micro_app.training.arch_names import ARCH_NAMES
+from micro_app.training.architectures import (
+    _efficientnet_lite,
+    _transfer,
+    alexnet,
+    basic_cnn,
+    drnn,
+    efficientnet_b0_attention,
+    inception_v3_resnet101,
+    live_cnn,
+    small_cnn,
+    snet,
+)
+from micro_app.training.architectures._common import (
+    PREDICTIONS,
+    PRETRAINED_ATTR,
+    Architecture,
+    ArchitectureError,
+)
 
 NAMES = ARCH_NAMES
-
-
-@dataclass(frozen=True)
-class Architecture:
-    name: str
-    description: str
-    default_input: tuple[int, int]
-    min_input: int
-    preprocessing: Preprocessing
-    colour_order: str
-    imagenet_file: str | None  # None: Keras has no ImageNet weights for it
-    module: ModuleType
-
-    def build(
-        self, num_classes: int, input_size: Any = None, weights: Any = None, **kw: Any
-    ) -> Any:
-        return self.module.build(num_classes, input_size, weights, **kw)
+REGISTRY: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        *(m.ARCHITECTURE for m in (basic_cnn, snet, alexnet, small_cnn, drnn, live_cnn)),
+        *(m.ARCHITECTURE for m in (inception_v3_resnet101, efficientnet_b0_attention)),
+        *_transfer.ARCHITECTURES,
+        *_efficientnet_lite.ARCHITECTURES,
+    )
+}
 
 
 def architecture(name: str) -> Architecture:
     if name not in NAMES:
         raise ArchitectureError(f"unknown architecture {name!r}; choose one of {', '.join(NAMES)}")
-    mod = importlib.import_module(f"{__name__}.{name}")
-    return Architecture(
-        name=mod.NAME,
-        description=mod.DESCRIPTION,
-        default_input=tuple(mod.DEFAULT_INPUT),
-        min_input=mod.MIN_INPUT,
-        preprocessing=mod.PREPROCESSING,
-        colour_order=mod.COLOUR_ORDER,
-        imagenet_file=mod.IMAGENET_FILE,
-        module=mod,
-    )
+    return REGISTRY[name]
 
 
 def build_model(
@@ -77,7 +77,7 @@ def head_weights(model: Any) -> tuple[Any, Any] | None:
     except ValueError:
         return None
     weights = head.get_weights()
-    if model.name == "alexnet" or len(weights) != 2 or weights[0].ndim != 2:
+    if model.name == alexnet.NAME or len(weights) != 2 or weights[0].ndim != 2:
         return None
     return weights[0], weights[1]
 
@@ -86,8 +86,9 @@ def feature_extractor(model: Any) -> Any:
     """The model from image to the input of its ``predictions`` layer (AlexNet: ``fc7``)."""
     import keras
 
-    if model.name == "alexnet" and any(layer.name == "fc7" for layer in model.layers):
-        return keras.Model(model.inputs, model.get_layer("fc7").output, name="alexnet_fc7")
+    fc7 = alexnet.FEATURE_LAYER
+    if model.name == alexnet.NAME and any(layer.name == fc7 for layer in model.layers):
+        return keras.Model(model.inputs, model.get_layer(fc7).output, name="alexnet_fc7")
     try:
         head = model.get_layer(PREDICTIONS)
     except ValueError as exc:
@@ -99,9 +100,13 @@ def feature_extractor(model: Any) -> Any:
 
 __all__ = [
     "NAMES",
+    "PREDICTIONS",
+    "PRETRAINED_ATTR",
+    "REGISTRY",
     "Architecture",
     "ArchitectureError",
     "architecture",
     "build_model",
     "feature_extractor",
+    "head_weights",
 ]

@@ -9,38 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from micro_app.core.models.architectures import _common as c
 from micro_app.core.models.card import Preprocessing
+from micro_app.training.architectures import _common as c
 
 NAME = "snet"
-DESCRIPTION = "Conv 32/64/128 + pools, Dense 128/64 (L2 0.01), LSTM(32) (L2 0.01), softmax"
-DEFAULT_INPUT = (224, 224)
-MIN_INPUT = 8
-PREPROCESSING = Preprocessing(normalisation="unit")
-COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = None
 
 
 def build(
     num_classes: int,
-    input_size: int | tuple[int, int] | None = None,
-    weights: str | None = None,
+    size: tuple[int, int],
+    weights: None,
     *,
     l2: float = 0.01,
     lstm_units: int = 32,
     lstm_steps: int = 8,
 ) -> Any:
-    num_classes = c.check_num_classes(NAME, num_classes)
-    h, w = c.check_input_size(NAME, input_size, DEFAULT_INPUT, MIN_INPUT)
-    c.check_no_weights(NAME, weights)
     c.check_fraction(NAME, "l2", l2)
     c.check_int(NAME, "lstm_units", lstm_units, 1, 1024)
     c.check_choice(NAME, "lstm_steps", lstm_steps, (1, 2, 4, 8, 16, 32, 64))
     keras = c.keras_module()
     layers = keras.layers
     reg = keras.regularizers.L2(l2)
-    inp = keras.Input((h, w, 3), name="image")
-    x = inp
+    x = inp = c.image_input(size)
     for i, filters in enumerate((32, 64, 128)):
         x = layers.Conv2D(filters, 3, activation="relu", name=f"conv{i + 1}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
@@ -49,5 +39,14 @@ def build(
     x = layers.Dense(64, activation="relu", kernel_regularizer=reg, name="dense64")(x)
     x = layers.Reshape((lstm_steps, 64 // lstm_steps), name="as_sequence")(x)
     x = layers.LSTM(lstm_units, kernel_regularizer=reg, name=c.FEATURES)(x)
-    out = c.output_layer(num_classes)(x)
-    return keras.Model(inp, out, name=NAME)
+    return c.classifier(NAME, inp, x, num_classes)
+
+
+ARCHITECTURE = c.Architecture(
+    NAME,
+    "Conv 32/64/128 + pools, Dense 128/64 (L2 0.01), LSTM(32) (L2 0.01), softmax",
+    default_input=(224, 224),
+    min_input=8,
+    preprocessing=Preprocessing(normalisation="unit"),
+    builder=build,
+)

@@ -11,36 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from micro_app.core.models.architectures import _common as c
 from micro_app.core.models.card import Preprocessing
+from micro_app.training.architectures import _common as c
 
 NAME = "alexnet"
-DESCRIPTION = "5 conv + 3 fully connected (4096, 4096, classes), dropout 0.5; fc7 features"
-DEFAULT_INPUT = (227, 227)
-MIN_INPUT = 67
-PREPROCESSING = Preprocessing(normalisation="unit")
-COLOUR_ORDER = "RGB"
-IMAGENET_FILE: str | None = None
 FEATURE_LAYER = "fc7"
-FINE_TUNE = {"learning_rate": 1e-4, "batch_size": 5, "epochs": 6}
 
 
 def build(
     num_classes: int,
-    input_size: int | tuple[int, int] | None = None,
-    weights: str | None = None,
+    size: tuple[int, int],
+    weights: None,
     *,
     fc_units: int = 4096,
     dropout: float = 0.5,
 ) -> Any:
-    num_classes = c.check_num_classes(NAME, num_classes)
-    h, w = c.check_input_size(NAME, input_size, DEFAULT_INPUT, MIN_INPUT)
-    c.check_no_weights(NAME, weights)
     c.check_int(NAME, "fc_units", fc_units, 1, 16384)
     c.check_fraction(NAME, "dropout", dropout)
-    keras = c.keras_module()
-    layers = keras.layers
-    inp = keras.Input((h, w, 3), name="image")
+    layers = c.keras_module().layers
+    inp = c.image_input(size)
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(inp)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
     x = layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2")(x)
@@ -54,11 +43,15 @@ def build(
     x = layers.Dropout(dropout, name="drop6")(x)
     x = layers.Dense(fc_units, activation="relu", name=FEATURE_LAYER)(x)
     x = layers.Dropout(dropout, name="drop7")(x)
-    out = c.output_layer(num_classes)(x)
-    return keras.Model(inp, out, name=NAME)
+    return c.classifier(NAME, inp, x, num_classes)
 
 
-def feature_extractor(model: Any) -> Any:
-    """The model from image to the 4096 values of ``fc7``."""
-    keras = c.keras_module()
-    return keras.Model(model.inputs, model.get_layer(FEATURE_LAYER).output, name="alexnet_fc7")
+ARCHITECTURE = c.Architecture(
+    NAME,
+    "5 conv + 3 fully connected (4096, 4096, classes), dropout 0.5; fc7 features",
+    default_input=(227, 227),
+    min_input=67,
+    preprocessing=Preprocessing(normalisation="unit"),
+    builder=build,
+    fine_tune={"learning_rate": 1e-4, "batch_size": 5, "epochs": 6},
+)

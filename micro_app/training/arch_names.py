@@ -1,6 +1,6 @@
 """The names of the model architectures, in one place and importable without OpenCV or
 TensorFlow, so that ``micro-app --help`` can list them while staying fast. The builders
-live in ``micro_app.core.models.architectures``, one module per name."""
+live in ``micro_app.training.architectures``: a table per family, a module per network."""
 
 # thesis and paper networks first, then the transfer models, then the live network
 ARCH_NAMES = (

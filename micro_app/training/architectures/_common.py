@@ -1,4 +1,5 @@
-"""Checks and layers shared by the architecture builders.
+"""What the architecture builders share: the registry row (``Architecture``), the checks,
+and the layers at both ends of every model.
 
 Every builder checks its arguments before it touches Keras, and every error quotes the
 value it received. ImageNet weights are only ever read from the local Keras cache
@@ -8,13 +9,15 @@ value it received. ImageNet weights are only ever read from the local Keras cach
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from micro_app.core.errors import MicroAppError
+from micro_app.core.models.card import Preprocessing
+from micro_app.core.models.layer_names import PREDICTIONS
 
-PREDICTIONS = "predictions"  # the classification layer of every builder
 FEATURES = "features"  # the last hidden representation, where a builder names one
 MAX_SIDE = 1024
 # set on layers whose weights a builder read from a pretrained file: fine-tuning trains the
@@ -26,6 +29,35 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 class ArchitectureError(MicroAppError, ValueError):
     """An architecture name or argument is not valid, or its weights are not available."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One architecture of the registry: what a model card takes from it, and its builder.
+
+    ``build`` checks the arguments every architecture has, then calls ``builder`` with
+    ``(num_classes, (height, width), weights, **options)``; the builder checks its options
+    before it touches Keras."""
+
+    name: str
+    description: str
+    default_input: tuple[int, int]
+    min_input: int
+    preprocessing: Preprocessing
+    builder: Callable[..., Any]
+    imagenet_file: str | None = None  # None: no ImageNet weights for it
+    colour_order: str = "RGB"
+    fine_tune: Mapping[str, Any] = field(default_factory=dict)  # epochs, batch_size, learning_rate
+    search_space: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def build(
+        self, num_classes: int, input_size: Any = None, weights: Any = None, **options: Any
+    ) -> Any:
+        n = check_num_classes(self.name, num_classes)
+        size = check_input_size(self.name, input_size, self.default_input, self.min_input)
+        if self.imagenet_file is None:
+            check_no_weights(self.name, weights)
+        return self.builder(n, size, weights, **options)
 
 
 def keras_cache_dir() -> Path:
@@ -124,12 +156,31 @@ def keras_module() -> Any:
     return keras
 
 
-def output_layer(num_classes: int, *, sigmoid_for_two: bool = False) -> Any:
-    """Softmax over the classes; one sigmoid unit for two classes when asked (basic_cnn)."""
+def image_input(size: tuple[int, int]) -> Any:
+    """The model's input: ``(height, width, 3)`` crops, named ``image``."""
+    return keras_module().Input((*size, 3), name="image")
+
+
+def classifier(
+    name: str,
+    inp: Any,
+    x: Any,
+    num_classes: int,
+    *,
+    dropout: float = 0.0,
+    sigmoid_for_two: bool = False,
+) -> Any:
+    """The model from ``inp`` to the ``predictions`` layer on features ``x``: dropout (when
+    not 0), then softmax over the classes, or one sigmoid unit for two classes when asked
+    (basic_cnn)."""
     keras = keras_module()
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
     if sigmoid_for_two and num_classes == 2:
-        return keras.layers.Dense(1, activation="sigmoid", name=PREDICTIONS)
-    return keras.layers.Dense(num_classes, activation="softmax", name=PREDICTIONS)
+        out = keras.layers.Dense(1, activation="sigmoid", name=PREDICTIONS)(x)
+    else:
+        out = keras.layers.Dense(num_classes, activation="softmax", name=PREDICTIONS)(x)
+    return keras.Model(inp, out, name=name)
 
 
 def caffe_preprocess(x: Any) -> Any:
