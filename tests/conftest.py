@@ -159,7 +159,7 @@ def make_window(  # type: ignore[no-untyped-def]
     qt.start()
     if model is not None:
         window.load_model(str(model))
-        qtbot.waitUntil(lambda: session.engine.classifier is not None, timeout=30000)
+        qtbot.waitUntil(lambda: session.model_info().name != "", timeout=30000)
     return window
 
 
@@ -173,6 +173,11 @@ def close_window(window: Any) -> None:
     QApplication.processEvents()
     assert not window.qt.polling and not window._status_timer.isActive()
     assert window.session.state is SessionState.ENDED
+
+
+def seq_of(got: tuple[int, Any] | None) -> int:
+    """The sequence number of a session's ``latest_frame()`` or ``latest_update()``."""
+    return got[0] if got is not None else 0
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:

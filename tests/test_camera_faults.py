@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 import pytest
-from conftest import wait_for
+from conftest import seq_of, wait_for
 
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.errors import SourceError
@@ -92,16 +92,20 @@ def test_a_lost_network_camera_is_reported_and_comes_back_ten_times() -> None:
     )
     session.start()
     try:
-        wait_for(lambda: session.state is SessionState.RUNNING and session.frames.seq > 5)
+        wait_for(
+            lambda: session.state is SessionState.RUNNING and seq_of(session.latest_frame()) > 5
+        )
         for k in range(10):
             server.stop()
             wait_for(lambda: session.state is SessionState.RECONNECTING)
             assert session.status().line().count("reconnecting") == 1
             time.sleep(0.3)
             server.start()
-            seq = session.frames.seq
+            seq = seq_of(session.latest_frame())
             wait_for(
-                lambda s=seq: session.state is SessionState.RUNNING and session.frames.seq > s + 5
+                lambda s=seq: (
+                    session.state is SessionState.RUNNING and seq_of(session.latest_frame()) > s + 5
+                )
             )
             assert len(losses) == k + 1  # each loss said once
     finally:

@@ -12,12 +12,13 @@ import pytest
 from conftest import TINY_CLASSES, build_colour_model
 
 from micro_app.core.capture import CaptureThread
-from micro_app.core.engine import Engine, EngineParams, InferenceThread
+from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.frame import Frame
+from micro_app.core.inference import InferenceThread
 from micro_app.core.mailbox import Mailbox
 from micro_app.core.models import ModelCard, load_package, save_package
 from micro_app.core.models.card import CropSpec
-from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED, FrameResult
+from micro_app.core.results import UNCLASSIFIED, UNIDENTIFIED
 from micro_app.core.sources import DemoSource
 
 pytestmark = pytest.mark.slow
@@ -105,16 +106,14 @@ def test_inference_thread_takes_the_newest_frame_and_stops(tiny_package: Path) -
     engine = Engine(load_package(tiny_package))
     engine.classifier.warm_up()  # type: ignore[union-attr]
     frames: Mailbox[Frame] = Mailbox()
-    results: Mailbox[tuple[Frame, FrameResult]] = Mailbox()
     errors: list[Exception] = []
     capture = CaptureThread(DemoSource(seed=1), frames, on_error=errors.append)
     seen: list[tuple[int, int]] = []
     worker = InferenceThread(
-        engine,
+        lambda: engine,
         frames,
-        results,
-        on_error=errors.append,
         on_result=lambda f, r: seen.append((f.seq, r.frame_seq)),
+        on_error=errors.append,
     )
     before = set(threading.enumerate())
     capture.start()
@@ -123,8 +122,8 @@ def test_inference_thread_takes_the_newest_frame_and_stops(tiny_package: Path) -
     while len(seen) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     capture.stop()
-    frames.close()
-    worker.stop()
+    worker.request_stop()
+    worker.join(5)
     assert not errors
     assert len(seen) >= 5
     assert all(f == r for f, r in seen)  # each result belongs to the frame it came with

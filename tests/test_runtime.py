@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import seq_of
 
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.models import load_package
@@ -131,11 +132,11 @@ def test_a_live_session_reports_the_hand_over_and_keeps_classifying(onnx_package
             raise RuntimeError("device lost")
 
     runner._session = Failing()  # type: ignore[attr-defined]
-    seen = session.updates.seq
-    while session.updates.seq < seen + 10 and time.monotonic() < end:
+    seen = seq_of(session.latest_update())
+    while seq_of(session.latest_update()) < seen + 10 and time.monotonic() < end:
         time.sleep(0.05)
     session.stop()
-    assert session.updates.seq >= seen + 10  # frames kept coming, classified
+    assert seq_of(session.latest_update()) >= seen + 10  # frames kept coming, classified
     assert any("device lost" in m for m in errors)
 
 

@@ -1,5 +1,5 @@
-"""``LiveSession`` without a window: its states, events (plain callbacks and psygnal), one
-error relay, model jobs, and the status snapshot."""
+"""``LiveSession`` without a window: its states, events, one error relay, model jobs, and
+the status snapshot."""
 
 from __future__ import annotations
 
@@ -21,15 +21,13 @@ from micro_app.core.session import (
     ErrorEvent,
     LiveSession,
     ModelState,
-    SessionEvents,
     SessionState,
     SessionStatus,
     Signal,
 )
 from micro_app.core.sources import open_source
 from micro_app.core.sources.demo import DemoSource
-
-BACKENDS = ["plain"] + (["psygnal"] if SessionEvents("auto").backend == "psygnal" else [])
+from micro_app.status_text import model_text
 
 
 class Recorder:
@@ -72,21 +70,18 @@ def _image(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_finite_source_starts_runs_and_ends(tmp_path: Path, backend: str) -> None:
+def test_a_finite_source_starts_runs_and_ends(tmp_path: Path) -> None:
     session = LiveSession(
         open_source(str(_image(tmp_path)), rate=20.0, loop=False),
         Engine(None, params=EngineParams()),
-        signal_backend=backend,
     )
-    assert session.events.backend == backend
     rec = Recorder(session)
     session.start()
     wait_for(lambda: session.state is SessionState.ENDED)
     session.stop()
     assert rec.states[:3] == [SessionState.STARTING, SessionState.RUNNING, SessionState.ENDED]
     st = session.status()
-    assert st.resolution == (320, 240) and st.frames == 1 and st.model_text == "no model"
+    assert st.resolution == (320, 240) and st.frames == 1 and model_text(st) == "no model"
     assert rec.updates >= 1 and not rec.errors
 
 
@@ -133,13 +128,13 @@ def test_models_load_on_the_jobs_thread_and_a_failure_keeps_the_previous_one(
     session.load_model(tiny_package)
     wait_for(lambda: session.status().model_state is ModelState.READY)
     assert ModelState.LOADING in rec.models
-    wait_for(lambda: (u := session.latest_update()) is not None and u.result.model is not None)
+    wait_for(lambda: (u := session.latest_update()) is not None and u[1].result.model is not None)
     broken = tmp_path / "broken"
     broken.mkdir()
     session.load_model(broken)  # no card: one line, the tiny model stays
     wait_for(lambda: session.status().model_state is ModelState.FAILED)
     st = session.status()
-    assert st.model == "tiny-colour 0.0.1" and st.model_text.startswith("model failed: ")
+    assert st.model == "tiny-colour 0.0.1" and model_text(st).startswith("model failed: ")
     assert any(e.source == "model" for e in rec.errors)
     session.stop()
 
@@ -156,15 +151,17 @@ def test_cells_are_counted_once_classified_and_snapshots_carry_the_review(
         [FolderSink(tmp_path / "snaps", {"note": "test"})],
     )
     session.start()
-    wait_for(lambda: session.counter.status().total > 0)
+    wait_for(lambda: session.count_status().total > 0)
     time.sleep(0.5)
-    total = session.counter.status().total
-    assert total == len(session.latest_update().result.cells)  # type: ignore[union-attr]
-    cid = session.counter.cells()[0].cell_id
+    total = session.count_status().total
+    assert total == len(session.latest_update()[1].result.cells)  # type: ignore[index]
+    cid = session.counted_cells()[0].cell_id
     session.correct(cid, "green_cell")
-    paths = session.snapshot()
+    asked = session.snapshot()
+    assert asked is not None
+    paths = asked.result(20)  # written on the snapshot thread
     session.stop()
-    assert session.counter.status().total == total  # a still image replayed: counted once
+    assert session.count_status().total == total  # a still image replayed: counted once
     assert paths is not None and paths.sidecar.is_file()
     import json
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import tifffile
+from conftest import seq_of
 
 from micro_app.core.export import tidy_snapshots
 from micro_app.core.imageio import read_image_rgb
@@ -98,9 +99,9 @@ def test_a_snapshot_folder_that_cannot_be_written_is_one_message(tmp_path: Path)
     while session.latest_update() is None and time.monotonic() < end:
         time.sleep(0.05)
     assert session.snapshot() is None and session.snapshot() is None
-    seq = session.updates.seq
-    while session.updates.seq < seq + 3 and time.monotonic() < end:
+    seq = seq_of(session.latest_update())
+    while seq_of(session.latest_update()) < seq + 3 and time.monotonic() < end:
         time.sleep(0.05)
     session.stop()
-    assert session.updates.seq >= seq + 3  # the session kept running
+    assert seq_of(session.latest_update()) >= seq + 3  # the session kept running
     assert len(messages) == 2 and all("snapshot not saved" in m for m in messages)

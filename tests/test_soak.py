@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import seq_of
 
-from micro_app.core.bench import peak_rss_mb
+from micro_app.cli.bench import peak_rss_mb
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.models import default_model_dir, load_package
 from micro_app.core.session import LiveSession, SlideCounter
@@ -52,7 +53,9 @@ def test_an_hour_of_camera_time_keeps_memory_and_queues_bounded(tmp_path: Path) 
         while session.status().frames < FRAMES:
             time.sleep(5)
             st = session.status()
-            samples.append((time.monotonic() - t0, st.frames, _rss_mb(), session.updates.seq))
+            samples.append(
+                (time.monotonic() - t0, st.frames, _rss_mb(), seq_of(session.latest_update()))
+            )
     finally:
         session.stop()
     wall = time.monotonic() - t0
@@ -62,8 +65,10 @@ def test_an_hour_of_camera_time_keeps_memory_and_queues_bounded(tmp_path: Path) 
         f"\nsoak: {samples[-1][1]} frames ({samples[-1][1] / 30 / 60:.0f} min of camera time) in "
         f"{wall / 60:.1f} min; {samples[-1][3]} frames classified; RSS {first[2]:.0f} MB at 10 % "
         f"-> {samples[-1][2]:.0f} MB at the end (peak {peak_rss_mb():.0f} MB); "
-        f"{session.counter.status().total} cells on the slide; {len(errors)} errors"
+        f"{session.count_status().total} cells on the slide; {len(errors)} errors"
     )
     assert not errors
     assert growth < 100  # MB: bounded, no leak per frame
-    assert session.frames.seq >= FRAMES  # one slot: every frame went through it, none waited
+    assert (
+        seq_of(session.latest_frame()) >= FRAMES
+    )  # one slot: every frame went through it, none waited

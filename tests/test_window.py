@@ -28,8 +28,10 @@ def test_demo_frames_overlays_snapshot_and_correction(
     qtbot, tmp_path: Path, tiny_package: Path
 ) -> None:  # type: ignore[no-untyped-def]
     window = make_window(qtbot, tmp_path, "demo", tiny_package)
-    counter = window.session.counter
-    qtbot.waitUntil(lambda: window.current is not None and bool(counter.cells()), timeout=20000)
+    counter = window.session
+    qtbot.waitUntil(
+        lambda: window.current is not None and bool(counter.counted_cells()), timeout=20000
+    )
     u = window.current
     assert u is not None and u.result.model is not None and u.result.model["name"] == "tiny-colour"
     # boxes and labels are vector items over the frame; the pixels are the camera's own
@@ -44,17 +46,18 @@ def test_demo_frames_overlays_snapshot_and_correction(
     drawn = window.view.overlay.shown
     assert len(drawn) == len(u.result.cells) and all(d.text for d in drawn)
     # select the counted cell and correct it
-    cid = counter.cells()[0].cell_id
+    cid = counter.counted_cells()[0].cell_id
     qtbot.waitUntil(lambda: cid in window.current.cell_ids, timeout=5000)  # type: ignore[union-attr]
     u = window.current
     i = u.cell_ids.index(cid)  # type: ignore[union-attr]
     x, y = u.result.cells[i].box.center  # type: ignore[union-attr]
     window.review.click(x, y, False)
     assert window.results.correct_button.isEnabled()
-    predicted = counter.cell(cid).predicted  # type: ignore[union-attr]
+    predicted = counter.counted_cell(cid).predicted  # type: ignore[union-attr]
     new_label = next(c for c in ("red_cell", "green_cell", "blue_cell") if c != predicted)
     window.review.correct(new_label)
-    assert counter.corrections() == {cid: {"predicted": predicted, "corrected": new_label}}
+    fixed = [(c.cell_id, c.predicted, c.corrected) for c in counter.counted_cells() if c.corrected]
+    assert fixed == [(cid, predicted, new_label)]
     # the overlay now shows the corrected label on that cell, as the differential counts it
     qtbot.waitUntil(
         lambda: (
@@ -64,14 +67,18 @@ def test_demo_frames_overlays_snapshot_and_correction(
         timeout=5000,
     )
     # snapshot: three files, the review in the sidecar, a thumbnail in the gallery
-    sidecar = window.snapshot()
-    assert sidecar is not None and sidecar.is_file()
+    asked = window.snapshot()
+    assert asked is not None
+    paths = asked.result(20)  # written on the session's snapshot thread
+    assert paths is not None and paths.sidecar.is_file()
+    sidecar = paths.sidecar
     doc = json.loads(sidecar.read_text())
     assert (tmp_path / "snaps" / doc["files"]["raw"]).is_file()
     assert (tmp_path / "snaps" / doc["files"]["annotated"]).is_file()
     assert any(c["corrected"] == new_label for c in doc["review"])
-    assert window.gallery.list.count() == 1
-    out = window.finish_slide()
+    # the thumbnail comes from memory with the "saved" event, not from the PNG
+    qtbot.waitUntil(lambda: window.gallery.list.count() == 1, timeout=5000)
+    out = window.finish_slide().result(20)
     assert out is not None and out["report"].is_file()
     assert new_label in out["csv"].read_text()
     close(window)
@@ -88,7 +95,7 @@ def test_a_cell_in_view_for_many_frames_counts_once(
         lambda: window.current is not None and window.current.frame.seq > 25, timeout=30000
     )
     assert window.current is not None and len(window.current.result.cells) == 1
-    assert window.session.counter.status().total == 1
+    assert window.session.count_status().total == 1
     close(window)
 
 
@@ -106,11 +113,11 @@ def test_a_looping_folder_counts_its_cells_once_and_only_once_classified(
     one_pass = sum(len(engine.process(read_image_rgb(folder / n)).cells) for n in names)
     # slow enough that inference takes every frame (newest wins would skip some)
     window = make_window(qtbot, tmp_path, str(folder), None, rate=8.0)
-    counter = window.session.counter
+    counter = window.session
     qtbot.waitUntil(
         lambda: window.current is not None and window.current.frame.seq > 4, timeout=20000
     )
-    assert window.current.result.cells and counter.status().total == 0  # type: ignore[union-attr]
+    assert window.current.result.cells and counter.count_status().total == 0  # type: ignore[union-attr]
     window.load_model(str(tiny_package))
     qtbot.waitUntil(lambda: window.session.engine.classifier is not None, timeout=30000)
     start = window.current.frame.seq  # type: ignore[union-attr]
@@ -118,7 +125,7 @@ def test_a_looping_folder_counts_its_cells_once_and_only_once_classified(
         lambda: window.current.frame.seq > start + 3 * len(names),  # type: ignore[union-attr]
         timeout=30000,
     )
-    st = counter.status()
+    st = counter.count_status()
     assert st.total == one_pass and "unclassified" not in st.counts
     close(window)
 
@@ -128,8 +135,8 @@ def test_the_differential_lists_every_class_and_the_overlay_agrees_with_it(
 ) -> None:  # type: ignore[no-untyped-def]
     """Before: the overlay said one class while the differential had no row for it."""
     window = make_window(qtbot, tmp_path, "demo", tiny_package)
-    counter = window.session.counter
-    qtbot.waitUntil(lambda: bool(counter.cells()), timeout=20000)
+    counter = window.session
+    qtbot.waitUntil(lambda: bool(counter.counted_cells()), timeout=20000)
     table = window.results.table
     rows = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert rows[:3] == ["red_cell", "green_cell", "blue_cell"]  # zero rows included
@@ -137,7 +144,7 @@ def test_the_differential_lists_every_class_and_the_overlay_agrees_with_it(
     u = window.current
     for i, cid in enumerate(u.cell_ids):  # type: ignore[union-attr]
         if u.counted[i]:  # type: ignore[union-attr]
-            slide_label = counter.cell(cid).label  # type: ignore[union-attr]
+            slide_label = counter.counted_cell(cid).label  # type: ignore[union-attr]
             assert u.labels[i] == slide_label  # type: ignore[union-attr]
             assert window.view.overlay.shown[i].text.split()[0] == slide_label
             assert slide_label in rows

@@ -84,7 +84,7 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path) -> None:  #
     window = _window(qtbot, tmp_path)
 
     def classified() -> list[int]:  # counted after the model loaded: they carry a crop
-        return [c.cell_id for c in window.session.counter.cells() if c.crop is not None]
+        return [c.cell_id for c in window.session.counted_cells() if c.crop is not None]
 
     qtbot.waitUntil(lambda: len(classified()) >= 3, timeout=90000)
     shipped = _version(window)

@@ -21,6 +21,10 @@ from micro_app.core.models.card import CARD_FILE, ModelCard
 KINDS = ("calibration", "teach")
 
 
+class Cancelled(Exception):
+    """The user stopped a calibration or teaching run; nothing was written."""
+
+
 @dataclass
 class NewVersion:
     """What a calibration or teaching round wrote: the package, its version and the

@@ -17,6 +17,7 @@ A calibrated model is not a validated one: no label was used, so the card says
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -87,16 +88,24 @@ def calibrate(
     progress: Callable[[str, float], None] | None = None,
     min_cells: int = MIN_CELLS,
     source_name: str = THIS_MICROSCOPE,
+    cancel: threading.Event | None = None,
 ) -> library.NewVersion:
     """Write a package derived from ``parent`` and calibrated to ``crops`` (uint8 cells
     at the model input, as ``collect_cells`` gives them). ``out``: the package folder;
     None puts it in the library as its next version. ``source_name``: how the
-    appearance check names this microscope."""
+    appearance check names this microscope. ``cancel``: set it to stop before anything
+    is written (``library.Cancelled`` is raised)."""
     card = parent.card
     if card.scope != "cell":
         raise InputError("calibration adapts cell models; this model classifies whole fields")
     check_enough(len(crops), n_images, min_cells)
-    say = progress or (lambda _text, _share: None)
+    tell = progress or (lambda _text, _share: None)
+
+    def say(text: str, share: float) -> None:
+        if cancel is not None and cancel.is_set() and share < 0.85:
+            raise library.Cancelled("calibration was stopped; nothing was written")
+        tell(text, share)
+
     say("reading the model", 0.05)
     work = load_package(parent.path)  # a fresh copy: the running model is never touched
     feats = features_batch(crops)

@@ -43,15 +43,11 @@ from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError
 from micro_app.core.models.classifier import Classifier
 from micro_app.core.models.package import ModelPackage, load_package
+from micro_app.core.startup import microscope_key as microscope_key  # how a set-up is remembered
 
 SKIP = "not a white cell"  # a located thing that is no white cell: not taught
 PER_CLASS = 10
 Progress = Callable[[str, float], None]
-
-
-def microscope_key(camera: str, objective: str | None) -> str:
-    """How a set-up is remembered: the camera's name and the objective in use."""
-    return f"{camera} | {objective or 'no objective set'}"
 
 
 @dataclass
@@ -124,7 +120,9 @@ class MicroscopeSetup:
         return len(self.crops) >= MIN_CELLS
 
     # -- 2. calibrate, then suggest ---------------------------------------------------------
-    def calibrate(self, progress: Progress | None = None) -> NewVersion:
+    def calibrate(
+        self, progress: Progress | None = None, cancel: threading.Event | None = None
+    ) -> NewVersion:
         crops = np.stack(self.crops) if self.crops else np.zeros((0, 1, 1, 3), np.uint8)
         say = progress or (lambda _t, _s: None)
         self.calibrated = calibrate(
@@ -134,6 +132,7 @@ class MicroscopeSetup:
             library_root=self.library_root,
             progress=lambda t, s: say(t, 0.8 * s),
             source_name=f"set-up: {self.microscope}",
+            cancel=cancel,
         )
         say("the calibrated model suggests a class for each cell", 0.85)
         self.suggestions = self._suggest(load_package(self.calibrated.package), crops)

@@ -34,6 +34,7 @@ import numpy as np
 from micro_app.adapt import library
 from micro_app.adapt.classes import MIN_NEW_CLASS_CELLS
 from micro_app.adapt.labelled import LabelledSet
+from micro_app.adapt.library import Cancelled
 from micro_app.adapt.package_io import save_taught
 from micro_app.adapt.pseudo import PseudoLabels, pseudo_label
 from micro_app.adapt.scoring import compare, predict_all, right_cells, score_probs, verdict
@@ -44,10 +45,6 @@ from micro_app.core.models.replay import ReplaySet, load_replay, pick
 
 log = logging.getLogger("micro_app")
 MIN_TRAIN_CELLS = 4
-
-
-class Cancelled(Exception):
-    """The user stopped the teaching run; nothing was written."""
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
 """Frame -> located cells -> one batched model call -> a ``FrameResult``.
 
-``Engine.process`` is synchronous and usable from the CLI and tests; ``InferenceThread``
-runs it on its own thread on the newest frame of a mailbox, never building a backlog.
+``Engine.process`` is synchronous and usable from the CLI and tests; the live run calls it
+on its inference thread (``micro_app.core.inference``).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +19,6 @@ import numpy as np
 from micro_app.core.appearance import Appearance, features_batch
 from micro_app.core.confine import inside
 from micro_app.core.errors import MicroAppError
-from micro_app.core.frame import Frame
 from micro_app.core.geometry import Box
 from micro_app.core.locate import (
     Cell,
@@ -30,7 +28,6 @@ from micro_app.core.locate import (
     extract_crops,
     locate_cells,
 )
-from micro_app.core.mailbox import Mailbox
 from micro_app.core.models.classifier import Classifier
 from micro_app.core.models.package import ModelPackage
 from micro_app.core.openset import OpenSetStats
@@ -290,74 +287,3 @@ def _cell_result(
         appearance_score=score,
         unlike_training=unlike,
     )
-
-
-class InferenceThread(threading.Thread):
-    """Takes the newest frame, runs the engine, publishes ``(frame, result)``; never queues a
-    backlog. Publishing the frame with its result lets a view draw each overlay on the frame
-    it was computed for."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        frames: Mailbox[Frame],
-        results: Mailbox[tuple[Frame, FrameResult]],
-        on_error: Callable[[Exception], None] | None = None,
-        on_result: Callable[[Frame, FrameResult], None] | None = None,
-    ) -> None:
-        super().__init__(name="inference", daemon=False)
-        self._engine = engine
-        self._frames = frames
-        self._results = results
-        self._on_error = on_error
-        self._on_result = on_result
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self.processed = 0
-        self.skipped = 0  # frames that arrived while a previous one was being processed
-        self.fps = 0.0
-
-    def set_engine(self, engine: Engine) -> None:
-        """Swap model or parameters; takes effect from the next frame."""
-        with self._lock:
-            self._engine = engine
-
-    @property
-    def engine(self) -> Engine:
-        with self._lock:
-            return self._engine
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop_event.set()
-        if self.is_alive():
-            self.join(timeout)
-
-    def run(self) -> None:
-        last_seq: int | None = None
-        last_t: float | None = None
-        while not self._stop_event.is_set():
-            got = self._frames.get(timeout=0.1, after_seq=last_seq)
-            if got is None:
-                if self._frames.closed:
-                    break
-                continue
-            seq, frame = got
-            if last_seq is not None and seq > last_seq + 1:
-                self.skipped += seq - last_seq - 1
-            last_seq = seq
-            try:
-                result = self.engine.process(frame.image, frame.seq, frame.timestamp)
-            except Exception as exc:  # one place reports worker errors: the on_error relay
-                log.exception("inference failed on frame %d", frame.seq)
-                if self._on_error:
-                    self._on_error(exc)
-                continue
-            now = time.monotonic()
-            if last_t is not None:
-                inst = 1.0 / max(now - last_t, 1e-6)
-                self.fps = inst if self.fps == 0 else 0.9 * self.fps + 0.1 * inst
-            last_t = now
-            self.processed += 1
-            self._results.put((frame, result))
-            if self._on_result:
-                self._on_result(frame, result)

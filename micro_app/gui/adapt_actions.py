@@ -79,11 +79,11 @@ class AdaptActions(QObject):
             menu.addAction(act)
 
     def _package(self) -> ModelPackage | None:
-        clf = self.session.engine.classifier
-        if clf is None or clf.card.scope != "cell":
+        package = self.session.model_package()
+        if package is None or package.card.scope != "cell":
             self.host.show_error("Load a cell model first (Ctrl+M): adaptation starts from one")
             return None
-        return clf.package
+        return package
 
     def _open(self, dialog: QDialog) -> QDialog:
         self.dialog = dialog
@@ -94,17 +94,11 @@ class AdaptActions(QObject):
 
     # -- review: every label a person gives is kept for teaching ------------------------
     def remember_review(self, cell_id: int, label: str) -> None:
-        package = self.session.engine.classifier
-        if package is None or label not in package.classes:
+        info = self.session.model_info()
+        if label not in info.classes:
             return
         try:
-            remember(
-                self.store,
-                self.session.counter,
-                cell_id,
-                label,
-                f"{package.card.name} {package.card.version}",
-            )
+            remember(self.store, self.session, cell_id, label, f"{info.name} {info.version}")
         except (OSError, MicroAppError) as exc:
             self.host.show_error(
                 f"the labelled cell was not saved for teaching ({exc}): check that "
@@ -121,7 +115,7 @@ class AdaptActions(QObject):
         try:
             job = MicroscopeSetup(
                 package,
-                self.session.engine.derive(fresh_scale=True),
+                self.session.field_engine(),
                 self.host.microscope_key(),
                 store=self.store,
                 library_root=self.library_root,
@@ -149,7 +143,7 @@ class AdaptActions(QObject):
             return None if latest is None else latest[1]
 
         # its own engine: another microscope's fields must not enter the live scale median
-        engine = self.session.engine.derive(fresh_scale=True)
+        engine = self.session.field_engine()
         return self._open(
             CalibrateScopeDialog(package, engine, frame, self.library_root, self.window)
         )
@@ -162,7 +156,7 @@ class AdaptActions(QObject):
             TeachDialog(
                 package,
                 self.store,
-                self.session.counter,
+                self.session,
                 self.library_root,
                 self.window,
                 self.teach_config,

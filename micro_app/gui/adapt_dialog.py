@@ -4,13 +4,16 @@ bar and a report, and a new model version the user then uses or discards."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QProgressBar, QPushButton, QTextBrowser, QWidget
 
 from micro_app.adapt.library import NewVersion
+from micro_app.core.errors import MicroAppError
 from micro_app.gui.background import BackgroundTask
 
 
@@ -67,6 +70,10 @@ class AdaptDialog(QDialog):
     def describe(self, result: NewVersion) -> str:
         raise NotImplementedError
 
+    def say(self, line: str) -> None:
+        """One line in the dialog's report (a skipped file, a folder without images)."""
+        self.report.append(line)
+
     def _failed(self, message: str) -> None:
         self.report.setPlainText(message)
         self.progress.setValue(0)
@@ -88,3 +95,24 @@ class AdaptDialog(QDialog):
     def done(self, code: int) -> None:
         self.task.stop()
         super().done(code)
+
+
+def read_fields(folder: Path, say: Callable[[str], None]) -> list[np.ndarray]:
+    """The images of ``folder``; an unreadable file, or a folder with none, is one line
+    through ``say`` (never an exception inside a Qt slot)."""
+    from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
+
+    try:
+        paths = [p for p in expand_inputs([folder]) if is_image(p)]
+    except (OSError, MicroAppError) as exc:
+        say(f"{folder} could not be read ({exc}): choose another folder")
+        return []
+    images = []
+    for p in paths:
+        try:
+            images.append(read_image_rgb(p))
+        except (OSError, MicroAppError, ValueError) as exc:  # reported; the rest are used
+            say(f"skipped {p.name}: {exc}")
+    if not paths:
+        say(f"{folder} holds no images (.png, .jpg, .tif, .bmp): choose another folder")
+    return images

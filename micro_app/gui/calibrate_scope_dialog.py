@@ -31,9 +31,8 @@ from micro_app.adapt.library import NewVersion
 from micro_app.adapt.microscope import ADVISED_CELLS, MIN_CELLS, calibrate
 from micro_app.core.engine import Engine
 from micro_app.core.frame import Frame
-from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
 from micro_app.core.models.package import ModelPackage
-from micro_app.gui.adapt_dialog import AdaptDialog
+from micro_app.gui.adapt_dialog import AdaptDialog, read_fields
 from micro_app.gui.gallery import to_pixmap
 
 COLLECT_FIELDS = 10
@@ -150,16 +149,8 @@ class CalibrateScopeDialog(AdaptDialog):
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of fields from this microscope")
-        if not folder:
-            return
-        paths = [p for p in expand_inputs([Path(folder)]) if is_image(p)]
-        images = []
-        for p in paths:
-            try:
-                images.append(read_image_rgb(p))
-            except Exception as exc:  # one unreadable file is reported, the rest are used
-                self.report.append(f"skipped {p.name}: {exc}")
-        self.add_images(images)
+        if folder:
+            self.add_images(read_fields(Path(folder), self.say))
 
     def _clear(self) -> None:
         self.crops.clear()
@@ -193,9 +184,14 @@ class CalibrateScopeDialog(AdaptDialog):
         crops = np.stack(self.crops) if self.crops else np.zeros((0, 1, 1, 3), np.uint8)
         n_images, package, root = self.n_images, self.package, self.library_root
 
-        def job(progress: Callable[[str, float], None], _cancel: threading.Event) -> Any:
+        def job(progress: Callable[[str, float], None], cancel: threading.Event) -> Any:
             return calibrate(
-                package, crops, n_images=n_images, library_root=root, progress=progress
+                package,
+                crops,
+                n_images=n_images,
+                library_root=root,
+                progress=progress,
+                cancel=cancel,
             )
 
         return self.run(job, "calibration")

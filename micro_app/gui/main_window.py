@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,15 @@ from micro_app.adapt.setup import microscope_key
 from micro_app.core.appearance import UnlikeMonitor
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.errors import MicroAppError
-from micro_app.core.session import ErrorEvent, LiveUpdate, ModelState, SessionStatus
+from micro_app.core.export import SnapshotPaths
+from micro_app.core.session import (
+    ErrorEvent,
+    LiveUpdate,
+    ModelState,
+    SavedSnapshot,
+    SessionStatus,
+    SlideReport,
+)
 from micro_app.core.settings import AppSettings, save_settings
 from micro_app.gui.adapt_actions import AdaptActions
 from micro_app.gui.banner import ErrorBanner, UnlikeNote
@@ -49,6 +58,7 @@ from micro_app.gui.results_panel import ResultsPanel
 from micro_app.gui.review import CellReview
 from micro_app.gui.settings_actions import SettingsActions
 from micro_app.resources import resource
+from micro_app.status_text import model_text, status_line
 
 log = logging.getLogger("micro_app")
 
@@ -80,7 +90,6 @@ class MainWindow(QMainWindow, SettingsActions):
         self.show_overlay = True
         self.show_mask = False
         self._props_shown = False
-        self._loading: str | None = None  # a model folder the session is loading
         self.first_cell_s: float | None = None  # launch to the first classified cell shown
         self._unlike = UnlikeMonitor()
         self.setWindowTitle("micro_app")
@@ -104,7 +113,7 @@ class MainWindow(QMainWindow, SettingsActions):
         self._connect()
         self._menus()
         self._model_view()
-        self.results.show_count(self.session.counter.status())
+        self.results.show_count(self.session.count_status())
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(1000)
         self._status_timer.timeout.connect(self._update_status)
@@ -124,7 +133,7 @@ class MainWindow(QMainWindow, SettingsActions):
             col.addWidget(w, stretch)
         col.addWidget(self.gallery)
         self.setCentralWidget(central)
-        self.controls = ControlsPanel(self.settings.preprocess, self.session.engine.threshold)
+        self.controls = ControlsPanel(self.settings.preprocess, self.session.model_info().threshold)
         self.controls.set_sources(sources, self.settings.source)
         self.controls.set_objectives(self.settings.objectives, self.settings.objective)
         self.controls.set_backend(self.settings.backend)
@@ -151,6 +160,8 @@ class MainWindow(QMainWindow, SettingsActions):
         q.update_ready.connect(self._on_update)
         q.status_changed.connect(self._on_status)
         q.error.connect(self._on_error)
+        q.snapshot_saved.connect(self._on_saved)
+        q.slide_finished.connect(self._on_finished)
         self.input_note.setup_button.clicked.connect(self.adapt.setup)
         self.view.hovered.connect(self.review.hover)
         self.view.clicked.connect(self.review.click)
@@ -238,32 +249,36 @@ class MainWindow(QMainWindow, SettingsActions):
         self.statusBar().showMessage(message, ms)
 
     # -- snapshots and the slide ------------------------------------------------------------
-    def snapshot(self) -> Path | None:
-        paths = self.session.snapshot()
-        if paths is None:
-            if self.review.update is None:
-                self.say("No classified frame yet", 3000)
-            return None
-        self.gallery.add(_read_rgb(paths.annotated), paths.annotated)
-        self.say(f"saved {paths.sidecar.name}")
-        return paths.sidecar
+    def snapshot(self) -> Future[SnapshotPaths | None] | None:
+        """Ask for a snapshot; it is written on the session's snapshot thread and added to
+        the gallery when saved (``_on_saved``)."""
+        future = self.session.snapshot()
+        if future is None and self.review.update is None:
+            self.say("No classified frame yet", 3000)
+        return future
 
-    def finish_slide(self) -> dict[str, Path] | None:
-        out = self.session.finish_slide(self.snapshot_dir, self.settings.to_dict())
-        if out is not None:
-            self.say(f"slide report: {out['report']}", 8000)
-        return out
+    def _on_saved(self, saved: SavedSnapshot) -> None:
+        self.gallery.add(saved.thumbnail, saved.paths.annotated)
+        self.say(f"saved {saved.paths.sidecar.name}")
+
+    def finish_slide(self) -> Future[dict[str, Path] | None]:
+        """Ask for the slide report; written after the snapshots asked for before."""
+        self.say("writing the slide report…", 8000)
+        return self.session.finish_slide(self.snapshot_dir, self.settings.to_dict())
+
+    def _on_finished(self, report: SlideReport) -> None:
+        self.say(f"slide report: {report.files['report']}", 8000)
 
     def new_slide(self) -> None:
-        self.session.counter.new_slide()
-        self.results.show_count(self.session.counter.status())
+        self.session.new_slide()
+        self.refresh_count()
 
     def refresh_count(self) -> None:
-        self.results.show_count(self.session.counter.status())
+        self.results.show_count(self.session.count_status())
 
     def _target_changed(self, target: int) -> None:
         self.settings = replace(self.settings, differential_target=target)
-        self.session.counter.set_target(target)
+        self.session.set_target(target)
         self.refresh_count()
 
     # -- model ------------------------------------------------------------------------------
@@ -274,29 +289,24 @@ class MainWindow(QMainWindow, SettingsActions):
 
     def load_model(self, folder: str) -> None:
         """Ask the session to load it on its jobs thread; the view keeps running."""
-        self._loading = folder
         self.session.load_model(folder)
 
     def _choose_backend(self, name: str) -> None:
         """Run the model elsewhere: reloaded on the jobs thread; the status bar says where."""
         self.settings = replace(self.settings, backend=name)
-        folder = self.model_path or None
-        self.session.backend = name
-        if folder:
-            self._loading = folder
-            self.session.load_model(folder, name)
+        self.session.set_backend(name)
 
     def _on_status(self, status: SessionStatus) -> None:
-        if status.model_state is ModelState.READY and self._loading:
-            self.model_path, self._loading = self._loading, None
-            self.settings = replace(self.settings, model_dir=self.model_path)
-            self.controls.threshold.set_value(self.session.engine.threshold)
+        # the folder in use comes from the session: of two queued loads, the one that won
+        folder = status.model_folder or ""
+        if status.model_state is ModelState.READY and folder != self.model_path:
+            self.model_path = folder
+            self.settings = replace(self.settings, model_dir=folder)
+            self.controls.threshold.set_value(self.session.model_info().threshold)
             self._unlike = UnlikeMonitor()
             self.input_note.hide()
             self._model_view()
-            self.say(status.model_text)
-        elif status.model_state is ModelState.FAILED:
-            self._loading = None
+            self.say(model_text(status))
         self._update_status()
 
     def microscope_key(self) -> str:
@@ -311,32 +321,31 @@ class MainWindow(QMainWindow, SettingsActions):
     def switch_for_microscope(self) -> None:
         """Another camera or objective: its own model, when one was set up for it."""
         folder = self.settings.microscopes.get(self.microscope_key())
-        if folder and folder != self.model_path and folder != self._loading:
+        if folder and folder != self.model_path:
             self.say(f"switching to the model set up for {self.microscope_key()}")
             self.load_model(folder)
 
     def _model_view(self) -> None:
-        clf = self.session.engine.classifier
-        self.controls.show_model(clf.card.to_dict() if clf else None, self.model_path)
-        self.results.set_classes(list(clf.classes) if clf else [])
+        info = self.session.model_info()
+        self.controls.show_model(info.card, self.model_path)
+        self.results.set_classes(list(info.classes))
 
     # -- status, errors, about, close -------------------------------------------------------------
     def _update_status(self) -> None:
         st = self.session.status()
         display = self.qt.display_fps()
-        self.status_label.setText(st.line(display, self.qt.not_shown))
+        self.status_label.setText(status_line(st, display, self.qt.not_shown))
         self.results.add_perf(st.latency_ms, st.inference_fps, display)
         if st.source_info and not self._props_shown:
             self._props_shown = True
             self.controls.show_properties(self.session.properties(), st.source_info)
 
     def _on_error(self, event: ErrorEvent) -> None:
-        log.warning("shown to user (%s, %d): %s", event.source, event.count, event.message)
-        self.banner.show_error(event.message, event.count)
+        self.banner.show_error(event.message, event.count)  # the relay wrote the log
 
     def show_error(self, message: str) -> None:
-        """A message from the window itself (not a worker), shown like worker errors."""
-        self.banner.show_error(message)
+        """A message from the window itself (not a worker): the same relay, log and banner."""
+        self.session.report_error("window", MicroAppError(message))
 
     def display_report(self) -> dict[str, Any]:
         """What a user sees of speed: launch to the first classified cell, and the interval
@@ -357,11 +366,11 @@ class MainWindow(QMainWindow, SettingsActions):
 
     def about(self) -> None:
         """The About box (``resources/about.html``), with the model in use and its data."""
-        clf = self.session.engine.classifier
-        model = f"{clf.card.name} {clf.card.version} ({clf.device})" if clf else "none"
+        info = self.session.model_info()
+        model = f"{info.name} {info.version} ({info.device})" if info.name else "none"
         credits = "no model"
-        if clf is not None:
-            data = clf.card.training_data
+        if info.name:
+            data = info.training_data
             credits = f"{data.get('name', '?')} ({data.get('licence', '?')})"
             also = data.get("also_trained_on")
             if isinstance(also, dict):
@@ -377,7 +386,7 @@ class MainWindow(QMainWindow, SettingsActions):
         if self.adapt.dialog is not None:
             self.adapt.dialog.done(0)  # joins a calibration or teaching thread
         self._status_timer.stop()
-        self.qt.stop()
+        self.qt.stop()  # every thread within one deadline; a model load is not waited for
         report = os.environ.get("MICRO_APP_BENCH_OUT")
         if report:  # ``micro-app bench`` runs the window and reads this
             atomic_write_json(Path(report), self.display_report())
@@ -386,9 +395,3 @@ class MainWindow(QMainWindow, SettingsActions):
         except OSError as exc:
             log.warning("settings not saved: %s", exc)
         super().closeEvent(event)
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from micro_app.core.imageio import read_image_rgb
-
-    return read_image_rgb(path)

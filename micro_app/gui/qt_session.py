@@ -1,10 +1,10 @@
 """The Qt side of a ``LiveSession``: its events as Qt signals on the GUI thread.
 
-State changes and errors are relayed as they come: a Qt signal emitted from a worker
-thread reaches slots on the GUI thread by a queued connection. Frames and classified frames
-are not queued one by one (a busy GUI would build a backlog): a timer looks at the session's
-newest-wins mailboxes and emits only when the sequence number changed, as pymmcore-widgets'
-image preview does.
+State changes, errors and finished writes are relayed as they come: a Qt signal emitted
+from a worker thread reaches slots on the GUI thread by a queued connection. Frames and
+classified frames are not queued one by one (a busy GUI would build a backlog): a timer
+looks at the session's newest frame and update and emits only when the sequence number
+changed, as pymmcore-widgets' image preview does.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ class QtSession(QObject):
     update_ready = Signal(object)  # LiveUpdate, the newest
     status_changed = Signal(object)  # SessionStatus
     error = Signal(object)  # ErrorEvent, every occurrence
+    snapshot_saved = Signal(object)  # SavedSnapshot
+    slide_finished = Signal(object)  # SlideReport
 
     def __init__(self, session: LiveSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self._frame_seq = 0
         self._update_seq = 0
-        self._frames_box = session.frames
         self._shown: deque[float] = deque(maxlen=30)
         self.intervals_ms: deque[float] = deque(maxlen=5000)  # between frames handed to the view
         self.not_shown = 0  # camera frames never handed to the view (the window fell behind)
@@ -39,9 +40,12 @@ class QtSession(QObject):
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
         # keep the bound relays: disconnecting needs the very objects connected
+        ev = session.events
         self._relays: list[tuple[Any, Any]] = [
-            (session.events.status_changed, self._relay_status),
-            (session.events.error, self._relay_error),
+            (ev.status_changed, self.status_changed.emit),
+            (ev.error, self.error.emit),
+            (ev.snapshot_saved, self.snapshot_saved.emit),
+            (ev.slide_finished, self.slide_finished.emit),
         ]
         for signal, slot in self._relays:
             signal.connect(slot)
@@ -51,19 +55,15 @@ class QtSession(QObject):
         self.session.start()
         self._timer.start()
 
-    def stop(self) -> None:
-        """Stop polling, stop the session (joins its threads) and let go of its events."""
+    def stop(self, wait: float = 5.0) -> list[str]:
+        """Stop polling, stop the session (all its threads within ``wait`` s together) and
+        let go of its events; returns the threads still stopping."""
         self._timer.stop()
-        self.session.stop()
+        left = self.session.stop(wait)
         for signal, slot in self._relays:
             signal.disconnect(slot)
         self._relays = []
-
-    def _relay_status(self, status: object) -> None:
-        self.status_changed.emit(status)  # from a worker thread: queued to the GUI thread
-
-    def _relay_error(self, event: object) -> None:
-        self.error.emit(event)
+        return left
 
     @property
     def polling(self) -> bool:
@@ -71,10 +71,7 @@ class QtSession(QObject):
 
     # -- newest wins -------------------------------------------------------------------------
     def _poll(self) -> None:
-        box = self.session.frames
-        if box is not self._frames_box:  # the session restarted: sequence numbers restart
-            self._frames_box, self._frame_seq = box, 0
-        got = box.latest()
+        got = self.session.latest_frame()
         if got is not None and got[0] != self._frame_seq:
             if self._frame_seq and got[0] > self._frame_seq + 1:  # came and went between polls
                 self.not_shown += got[0] - self._frame_seq - 1
@@ -84,7 +81,7 @@ class QtSession(QObject):
                 self.intervals_ms.append((now - self._shown[-1]) * 1000)
             self._shown.append(now)
             self.frame_ready.emit(got[1])
-        upd = self.session.updates.latest()
+        upd = self.session.latest_update()
         if upd is not None and upd[0] != self._update_seq:
             self._update_seq = upd[0]
             self.update_ready.emit(upd[1])

@@ -78,7 +78,7 @@ class CellReview:
             return
         cell = u.result.cells[i]
         cid = u.cell_ids[i] if i < len(u.cell_ids) else None
-        counted = self.session.counter.cell(cid) if cid is not None else None
+        counted = self.session.counted_cell(cid) if cid is not None else None
         label = u.labels[i] if i < len(u.labels) else cell.label
         if counted is not None:
             title = f"cell #{cid}: {label} (counted; this frame {cell.confidence:.0%})"
@@ -93,12 +93,12 @@ class CellReview:
     # -- correcting ----------------------------------------------------------------------------
     def correct(self, label: str) -> None:
         cid = self.selected_id
-        if cid is None or self.session.counter.cell(cid) is None:
+        if cid is None or self.session.counted_cell(cid) is None:
             self._say("Select a counted cell first (click on it)", 4000)
             return
         self.session.correct(cid, label)
         self._remember(cid, label)
-        self.results.show_count(self.session.counter.status())
+        self.results.show_count(self.session.count_status())
         self._say(f"cell #{cid} recorded as {label}", 4000)
         self._show(self.selected_index())
         self._redraw()

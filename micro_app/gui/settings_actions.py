@@ -42,13 +42,13 @@ class SettingsActions:
     # -- settings that change the engine ---------------------------------------------------------
     def _preprocess_changed(self, params: Any) -> None:
         self.settings = replace(self.settings, preprocess=params)
-        self.session.update_engine(preprocess=params)
+        self.session.set_preprocess(params)
 
     def _threshold_changed(self, value: float) -> None:
         self.settings = replace(
             self.settings, engine=replace(self.settings.engine, threshold=value)
         )
-        self.session.update_engine(threshold=value)
+        self.session.set_threshold(value)
 
     def _choose_objective(self, name: str) -> None:
         self.settings = replace(self.settings, objective=name or None)

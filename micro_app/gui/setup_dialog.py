@@ -32,8 +32,7 @@ from micro_app.adapt.library import NewVersion
 from micro_app.adapt.setup import SKIP, MicroscopeSetup
 from micro_app.core.errors import InputError
 from micro_app.core.frame import Frame
-from micro_app.core.imageio import expand_inputs, is_image, read_image_rgb
-from micro_app.gui.adapt_dialog import AdaptDialog
+from micro_app.gui.adapt_dialog import AdaptDialog, read_fields
 from micro_app.gui.gallery import to_pixmap
 
 COLLECT_FIELDS = 10
@@ -267,15 +266,14 @@ class SetupDialog(AdaptDialog):
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of fields from this microscope")
         if folder:
-            paths = [p for p in expand_inputs([Path(folder)]) if is_image(p)]
-            self.add_images([read_image_rgb(p) for p in paths])
+            self.add_images(read_fields(Path(folder), self.say))
 
     # -- steps 2-4: the jobs ---------------------------------------------------------------
     def next_step(self) -> None:
         page = self.pages.currentIndex()
         if page == 0 and self.setup.can_calibrate:
             self.pages.setCurrentIndex(1)
-            self.run(lambda progress, _cancel: self.setup.calibrate(progress), "calibration")
+            self.run(lambda progress, cancel: self.setup.calibrate(progress, cancel), "calibration")
         elif page == 2 and self.setup.can_teach:
             self.pages.setCurrentIndex(3)
             self.report.setPlainText("Teaching the model the cells you confirmed…")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
@@ -36,24 +36,37 @@ from micro_app.adapt.library import NewVersion
 from micro_app.adapt.teach import TeachConfig, teach
 from micro_app.core.errors import InputError
 from micro_app.core.models.package import ModelPackage
-from micro_app.core.session import SlideCounter
+from micro_app.core.slide import SlideCell
 from micro_app.gui.adapt_dialog import AdaptDialog
 from micro_app.gui.gallery import to_pixmap
 
 ICON = 88
 
 
-def review_key(session: SlideCounter, cell_id: int) -> str:
+class ReviewedSlide(Protocol):
+    """What teaching reads of the live run's slide (``LiveSession`` offers it)."""
+
+    @property
+    def slide_name(self) -> str: ...
+
+    def counted_cell(self, cell_id: int) -> SlideCell | None: ...
+
+    def counted_cells(self) -> list[SlideCell]: ...
+
+    def correct(self, cell_id: int, label: str) -> object: ...
+
+
+def review_key(session: ReviewedSlide, cell_id: int) -> str:
     """The labelled-store key of a counted cell: the same cell is stored once."""
-    return f"{session.name}#{cell_id}"
+    return f"{session.slide_name}#{cell_id}"
 
 
 def remember(
-    store: LabelledStore, session: SlideCounter, cell_id: int, label: str, model: str
+    store: LabelledStore, session: ReviewedSlide, cell_id: int, label: str, model: str
 ) -> bool:
     """Store a reviewed cell's crop with the label a person gave it; False when the cell
     has no crop or the label is not a model class (the caller filters classes)."""
-    cell = session.cell(cell_id)
+    cell = session.counted_cell(cell_id)
     if cell is None or cell.crop is None:
         return False
     store.add(
@@ -61,7 +74,7 @@ def remember(
         label,
         source="confirmed" if label == cell.predicted else "correction",
         predicted=cell.predicted,
-        slide=session.name,
+        slide=session.slide_name,
         model=model,
         key=review_key(session, cell_id),
     )
@@ -73,7 +86,7 @@ class TeachDialog(AdaptDialog):
         self,
         package: ModelPackage,
         store: LabelledStore,
-        session: SlideCounter,
+        session: ReviewedSlide,
         library_root: Path,
         parent: QWidget | None = None,
         config: TeachConfig | None = None,
@@ -198,7 +211,7 @@ class TeachDialog(AdaptDialog):
     def _slide_cells(self, label: str) -> list[int]:
         return [
             c.cell_id
-            for c in self.session.cells()
+            for c in self.session.counted_cells()
             if c.crop is not None
             and c.label == label
             and self.store.find(review_key(self.session, c.cell_id)) is None
@@ -228,7 +241,7 @@ class TeachDialog(AdaptDialog):
         label = self._current_class()
         self.grid.clear()
         for cid in self._slide_cells(label):
-            cell = self.session.cell(cid)
+            cell = self.session.counted_cell(cid)
             assert cell is not None and cell.crop is not None
             how = "corrected" if cell.corrected else f"predicted {cell.confidence:.0%}"
             self._add_item(cell.crop, f"slide #{cid}", ("slide", cid), how)
@@ -276,7 +289,7 @@ class TeachDialog(AdaptDialog):
         card = package.card
 
         # this slide's counted cells are this microscope's: unlabelled, they still teach
-        pool = [c.crop for c in self.session.cells() if c.crop is not None]
+        pool = [c.crop for c in self.session.counted_cells() if c.crop is not None]
 
         def job(progress: Callable[[str, float], None], cancel: threading.Event) -> Any:
             cells = store.to_set(card.classes, card.input_size, add_classes=True)

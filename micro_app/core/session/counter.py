@@ -107,11 +107,12 @@ class SlideCounter:
         with self._lock:
             self._slide.snapshots.append(sidecar)
 
-    def finish(
-        self, folder: Path, *, model_card: dict[str, Any] | None, settings: dict[str, Any]
-    ) -> dict[str, Path]:
-        """Write the slide's CSV, JSON and one-page report (never overwriting)."""
-        from micro_app.core.report import finish_slide
-
+    def frozen(self) -> SlideSession:
+        """A copy of the slide as it is now, for writing its report without holding the
+        count (the inference thread goes on counting meanwhile)."""
         with self._lock:
-            return finish_slide(self._slide, folder, model_card=model_card, settings=settings)
+            slide = copy.copy(self._slide)
+            slide.cells = {k: copy.copy(c) for k, c in self._slide.cells.items()}
+            slide.snapshots = list(self._slide.snapshots)
+            slide.watch = dict(self._slide.watch)
+            return slide

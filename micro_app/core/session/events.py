@@ -1,8 +1,9 @@
-"""The live session's events, and the signal backend that carries them.
+"""The live session's events, and the one signal type that carries them.
 
 Like pymmcore-plus's MDA runner, the core declares *what* it emits (``SessionEvents``: a
-few named signals) and picks *how* at run time: plain callbacks (``Signal`` below, no
-dependency) or psygnal when it is installed. The window adds its own Qt adapter
+few named signals) with plain thread-safe callbacks (``Signal`` below, no dependency). One
+backend only: psygnal, tried as a second one, stops the other listeners when one raises,
+which this module promises never happens. The window adds its own Qt adapter
 (``micro_app.gui.qt_session``), so that nothing in the core imports Qt.
 
 Every signal is emitted from a worker thread (capture, inference, model jobs) unless noted.
@@ -14,18 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 log = logging.getLogger("micro_app")
-BACKENDS = ("auto", "plain", "psygnal")
-
-
-class SignalInstance(Protocol):
-    def connect(self, slot: Callable[..., Any]) -> Any: ...
-
-    def disconnect(self, slot: Callable[..., Any]) -> Any: ...
-
-    def emit(self, *args: Any) -> Any: ...
 
 
 class Signal:
@@ -60,54 +52,23 @@ class SessionEvents:
     """``frame_ready(Frame)``: a new camera frame (capture thread).
     ``result_ready(LiveUpdate)``: a frame classified and counted (inference thread).
     ``status_changed(SessionStatus)``: the run's or the model's state changed.
-    ``error(ErrorEvent)``: any worker error, each occurrence, with where it came from."""
+    ``error(ErrorEvent)``: any worker error, each occurrence, with where it came from.
+    ``snapshot_saved(SavedSnapshot)``, ``slide_finished(SlideReport)``: written (writer
+    thread)."""
 
-    NAMES = ("frame_ready", "result_ready", "status_changed", "error")
+    NAMES = (
+        "frame_ready",
+        "result_ready",
+        "status_changed",
+        "error",
+        "snapshot_saved",
+        "slide_finished",
+    )
 
-    def __init__(self, backend: str = "auto") -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"signal backend must be one of {BACKENDS}, got {backend!r}")
-        make = _psygnal_factory() if backend in ("auto", "psygnal") else None
-        if backend == "psygnal" and make is None:
-            raise ValueError("the psygnal backend was asked for, but psygnal is not installed")
-        self.backend = "psygnal" if make is not None else "plain"
-        for name in self.NAMES:
-            setattr(self, name, make(name) if make is not None else Signal(name))
-
-    frame_ready: SignalInstance
-    result_ready: SignalInstance
-    status_changed: SignalInstance
-    error: SignalInstance
-
-
-def _psygnal_factory() -> Callable[[str], SignalInstance] | None:
-    try:
-        from psygnal import SignalInstance as PsygnalInstance
-    except ImportError:
-        return None
-
-    def make(name: str) -> SignalInstance:
-        # one untyped argument; a listener's exception is logged, as with ``Signal``
-        inst = PsygnalInstance((object,), name=name, check_nargs_on_connect=False)
-        return _Guarded(inst)
-
-    return make
-
-
-class _Guarded:
-    """psygnal re-raises a listener's exception in the emitting thread; log it instead."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def connect(self, slot: Callable[..., Any]) -> Any:
-        return self._inner.connect(slot)
-
-    def disconnect(self, slot: Callable[..., Any]) -> Any:
-        return self._inner.disconnect(slot)
-
-    def emit(self, *args: Any) -> None:
-        try:
-            self._inner.emit(*args)
-        except Exception:
-            log.exception("a listener of %s failed", self._inner.name)
+    def __init__(self) -> None:
+        self.frame_ready = Signal("frame_ready")
+        self.result_ready = Signal("result_ready")
+        self.status_changed = Signal("status_changed")
+        self.error = Signal("error")
+        self.snapshot_saved = Signal("snapshot_saved")
+        self.slide_finished = Signal("slide_finished")

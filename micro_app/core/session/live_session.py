@@ -1,51 +1,57 @@
 """``LiveSession``: one live run, owned in the core. The window and ``micro-app live`` build
 one from objects (a frame source, an engine, a slide counter, snapshot sinks), start it,
-listen to its events, read its status, and ask it for things (another source, another
-model, a snapshot, a correction, the slide report). They never reach into its threads.
+listen to its events, read what it offers (status, model info, the count, a counted cell,
+the newest frame and update with their sequence numbers) and ask it for things. They
+never reach into its threads or its parts.
 
-Threads, newest frame wins:
-- capture: owns the source; each frame goes into a one-slot mailbox (``frame_ready``);
-- inference: takes the newest frame, runs the engine, counts the classified cells on the
-  slide, publishes a ``LiveUpdate`` (``result_ready``);
-- jobs: loads and swaps models (and runs other long jobs) one at a time, so a slow
-  TensorFlow load never stalls the view; a failed load keeps the previous model.
-Every worker error reaches one relay (``_relay``) with where it came from; each occurrence
-is an ``error`` event. ``stop()`` joins every thread.
+Its parts, one job each:
+- this class: the run's life (start, stop, the source), its state and status;
+- ``ModelSlot``: the one ordered path for every engine and model change;
+- ``SnapshotService``: snapshots and the slide report, written on their own thread;
+- ``SlideCounter``: the differential count; ``ErrorRelay``: every error, one place;
+- ``Workers``: one shutdown policy for the threads (capture, inference, jobs, snapshots).
+
+Threads, newest frame wins: capture (owns the source; frames into a one-slot mailbox) ->
+inference (the newest frame through the engine; counted; ``result_ready``) -> the window
+polls the newest update. Loads run on the jobs thread, writing on the snapshot thread.
 """
 
 from __future__ import annotations
 
-import logging
-import queue
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from micro_app.core.capture import RETRY_DELAYS, CaptureThread, EndReason
-from micro_app.core.engine import Engine, InferenceThread
+from micro_app.core.engine import Engine
 from micro_app.core.errors import MicroAppError
 from micro_app.core.export import SnapshotPaths
 from micro_app.core.frame import Frame
+from micro_app.core.inference import InferenceThread
 from micro_app.core.locate import LocateParams
 from micro_app.core.mailbox import Mailbox
+from micro_app.core.models.package import ModelPackage
 from micro_app.core.preprocess import PreprocessParams
 from micro_app.core.results import FrameResult
 from micro_app.core.session.counter import SlideCounter
 from micro_app.core.session.events import SessionEvents
+from micro_app.core.session.jobs import Job, JobsThread
+from micro_app.core.session.model_slot import ModelSlot
+from micro_app.core.session.relay import ErrorRelay
 from micro_app.core.session.sinks import SnapshotSink
+from micro_app.core.session.snapshots import SnapshotService
 from micro_app.core.session.state import (
     ErrorEvent,
     LiveUpdate,
-    ModelState,
+    ModelInfo,
     SessionState,
     SessionStatus,
 )
+from micro_app.core.slide import CountStatus, SlideCell
 from micro_app.core.sources.base import FrameSource, known_scale
-
-log = logging.getLogger("micro_app")
-Job = Callable[[], None]
+from micro_app.core.workers import Workers
 
 
 class LiveSession:
@@ -56,143 +62,163 @@ class LiveSession:
         counter: SlideCounter | None = None,
         sinks: list[SnapshotSink] | None = None,
         *,
-        events: SessionEvents | None = None,
-        signal_backend: str = "auto",
+        backend: str = "auto",
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
-        self.events = events or SessionEvents(signal_backend)
+        self.events = SessionEvents()
+        self._relay = ErrorRelay(self.events.error.emit)
         self._retry_delays = retry_delays  # between tries to reopen a lost camera
-        self.counter = counter or SlideCounter(threshold=engine.threshold)
-        self.sinks = list(sinks or [])
+        self._counter = counter or SlideCounter(threshold=engine.threshold)
+        self._sinks = list(sinks or [])
         self._source = source
-        self._engine = engine
-        # the calibrated objective's scale; without one, a source's own (the demo's)
-        self._calibrated_um_per_px = engine.params.um_per_px
         self._lock = threading.Lock()
         self._state = SessionState.IDLE
-        self._model_state = ModelState.READY if engine.classifier else ModelState.NONE
-        self._model_message = ""
-        self._error_counts: dict[str, int] = {}
-        self.errors: list[ErrorEvent] = []
-        self.frames: Mailbox[Frame] = Mailbox()
-        self.updates: Mailbox[LiveUpdate] = Mailbox()
-        self._results: Mailbox[tuple[Frame, FrameResult]] = Mailbox()
+        self._reason = ""
+        self._frames: Mailbox[Frame] = Mailbox()
+        self._updates: Mailbox[LiveUpdate] = Mailbox()
+        self._workers = Workers()
         self._capture: CaptureThread | None = None
         self._last_capture: CaptureThread | None = None
         self._inference: InferenceThread | None = None
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
-        self._jobs_thread: threading.Thread | None = None
+        self._jobs: JobsThread | None = None
+        self._snapshots = self._snapshot_service()
         self._stopping = False
-        self.backend = "auto"  # where models loaded by ``load_model`` run
-        self._apply_scale()
+        self._worker_died = False  # the inference thread died: the run stays failed
+        self._slot = ModelSlot(
+            engine,
+            backend=backend,
+            run_job=self.run_job,
+            on_engine=lambda e: self._counter.set_threshold(e.threshold),
+            on_state=lambda: self.events.status_changed.emit(self.status()),
+            report=self.report_error,
+            note=self.note,
+        )
+        self._slot.change(source_um_per_px=known_scale(source))
 
     # -- life -----------------------------------------------------------------------------
     def start(self) -> None:
         """Open the source and start the threads (returns at once)."""
         if self._inference is not None:
             return
+        for old in self._workers.alive("inference"):  # told to stop: ends after its frame
+            old.join(5.0)
+        if self._workers.alive("inference"):
+            raise MicroAppError("the previous run is still stopping: try again in a moment")
         self._stopping = False
-        if self.frames.closed:  # started again after a stop
-            self.frames = Mailbox()
+        self._reason = ""
+        self._worker_died = False
         self._inference = InferenceThread(
-            self._engine,
-            self.frames,
-            self._results,
-            on_error=self._relay("inference"),
+            lambda: self._slot.engine,
+            self._frames,
             on_result=self._on_result,
+            on_error=lambda exc: self.report_error("inference", exc),
+            on_died=self._inference_died,
+            after_seq=self._frames.seq,
         )
-        self._inference.start()
-        self._jobs_thread = threading.Thread(target=self._run_jobs, name="session-jobs")
-        self._jobs_thread.start()
+        self._workers.start("inference", self._inference)
+        self._jobs = JobsThread(self.report_error)
+        self._workers.start("jobs", self._jobs)
+        self._snapshots = self._snapshot_service()
+        self._workers.start("snapshots", self._snapshots)
         if self._source is not None:
             self._start_capture()
 
-    def stop(self) -> None:
-        """Stop and join every thread; the session can be started again."""
+    def stop(self, wait: float = 5.0) -> list[str]:
+        """Stop every thread, waiting up to ``wait`` s for all of them together (0: return
+        at once). Returns the threads still stopping; none of them is forgotten, and the
+        session can be started again."""
         self._stopping = True
-        self._stop_capture()
-        self.frames.close()
-        if self._inference is not None:
-            self._inference.stop()
-            self._inference = None
-        if self._jobs_thread is not None:
-            self._jobs.put(None)
-            self._jobs_thread.join(timeout=120)
-            self._jobs_thread = None
+        self._capture = None
+        left = self._workers.stop_all(wait)
+        self._inference, self._jobs = None, None
         self._set_state(SessionState.ENDED)
+        return left
 
     def set_source(self, source: FrameSource) -> None:
-        """Replace the source (another camera, a recording); the slide count goes on."""
-        self._stop_capture()
+        """Replace the source (another camera, a recording) without waiting for the old one
+        to close; the slide count goes on."""
+        old, self._capture = self._capture, None
+        if old is not None:
+            old.request_stop()  # it ends on its own; its callbacks no longer count
         self._source = source
-        self._apply_scale()
+        self._slot.change(source_um_per_px=known_scale(source))
         if self._inference is not None:
             self._start_capture()
 
     def _start_capture(self) -> None:
         assert self._source is not None
         self._set_state(SessionState.STARTING)
-        self._capture = CaptureThread(
+        capture = CaptureThread(
             self._source,
-            self.frames,
-            on_error=self._relay("capture"),
-            on_opened=lambda: self._set_state(SessionState.RUNNING),
-            on_frame=self.events.frame_ready.emit,
-            on_finished=self._capture_finished,
-            on_reconnecting=lambda: self._set_state(SessionState.RECONNECTING),
+            self._frames,
+            on_error=self._current(lambda exc: self.report_error("capture", exc)),
+            on_opened=self._current(lambda: self._set_state(SessionState.RUNNING)),
+            on_frame=self._current(self.events.frame_ready.emit),
+            on_finished=self._current(self._capture_finished),
+            on_reconnecting=self._current(lambda: self._set_state(SessionState.RECONNECTING)),
             retry_delays=self._retry_delays,
         )
-        self._capture.start()
+        self._capture = self._last_capture = capture
+        self._workers.start("capture", capture)
 
-    def _stop_capture(self) -> None:
-        capture, self._capture = self._capture, None
-        if capture is not None:
-            capture.stop()
-            self._last_capture = capture  # its figures stay in the status
+    def _current(self, callback: Callable[..., object]) -> Callable[..., None]:
+        """``callback`` as long as it comes from the current capture thread: an old one,
+        being replaced or stopped, changes nothing of this run."""
+
+        def call(*args: Any) -> None:
+            if threading.current_thread() is self._capture:
+                callback(*args)
+
+        return call
 
     def _capture_finished(self, reason: EndReason) -> None:
-        if threading.current_thread() is not self._capture:
-            return  # a source being replaced or stopped: its end is expected
+        capture = self._capture
         if reason is EndReason.ERROR:
-            self._set_state(SessionState.FAILED)
+            error = capture.error if capture is not None else None
+            self._set_state(SessionState.FAILED, str(error or "the source failed"))
         elif not self._stopping and reason is EndReason.END_OF_STREAM:
             self._set_state(SessionState.ENDED)
 
+    def _inference_died(self, exc: BaseException) -> None:
+        self.report_error("inference", exc)
+        self._set_state(SessionState.FAILED, f"inference stopped ({type(exc).__name__}: {exc})")
+        self._worker_died = True
+
+    def _snapshot_service(self) -> SnapshotService:
+        return SnapshotService(
+            self._sinks,
+            self._counter,
+            report=self.report_error,
+            on_saved=self.events.snapshot_saved.emit,
+            on_finished=self.events.slide_finished.emit,
+        )
+
     # -- what the threads report -------------------------------------------------------------
     def _on_result(self, frame: Frame, result: FrameResult) -> None:
-        ids, counted, labels, count = self.counter.add(frame, result)
+        ids, counted, labels, count = self._counter.add(frame, result)
         update = LiveUpdate(frame, result, ids, counted, labels, count)
-        self.updates.put(update)
+        self._updates.put(update)
         self.events.result_ready.emit(update)
 
-    def _relay(self, where: str) -> Callable[[Exception], None]:
-        def relay(exc: Exception) -> None:
-            message = str(exc) or type(exc).__name__
-            if not isinstance(exc, MicroAppError):
-                message = f"{where} failed ({type(exc).__name__}: {message}); see the log file"
-            with self._lock:
-                n = self._error_counts[message] = self._error_counts.get(message, 0) + 1
-                event = ErrorEvent(where, message, n)
-                self.errors.append(event)
-                del self.errors[:-100]
-            self.events.error.emit(event)
-
-        return relay
+    def report_error(self, where: str, exc: BaseException) -> ErrorEvent:
+        """The one relay: every worker, background task and uncaught error comes here."""
+        return self._relay.report(where, exc)
 
     def note(self, message: str) -> None:
         """A one-line notice from a worker that is not a failure (a GPU that failed and the
         device that took over): an ``error`` event from ``runtime``, so it is shown."""
-        self._relay("runtime")(MicroAppError(message))
+        self.report_error("runtime", MicroAppError(message))
 
-    def report_error(self, where: str, exc: Exception) -> None:
-        """For the session's users (a snapshot that could not be written, ...): the same relay."""
-        self._relay(where)(exc)
+    def errors(self) -> list[ErrorEvent]:
+        return self._relay.events
 
-    def _set_state(self, state: SessionState) -> None:
+    def _set_state(self, state: SessionState, reason: str = "") -> None:
         with self._lock:
-            if self._state is state:
+            if self._state is state and self._reason == reason:
                 return
-            self._state = state
+            if self._worker_died and state is not SessionState.ENDED:
+                return  # the run failed for good: a camera reopening does not revive it
+            self._state, self._reason = state, reason
         self.events.status_changed.emit(self.status())
 
     @property
@@ -200,116 +226,65 @@ class LiveSession:
         with self._lock:
             return self._state
 
-    # -- the model and the engine's parameters ----------------------------------------------
-    @property
-    def engine(self) -> Engine:
-        inference = self._inference
-        return inference.engine if inference is not None else self._engine
-
-    def _use_engine(self, engine: Engine) -> None:
-        self._engine = engine
-        if self._inference is not None:
-            self._inference.set_engine(engine)
-        self.counter.set_threshold(engine.threshold)
-
-    def update_engine(
-        self,
-        *,
-        preprocess: PreprocessParams | None = None,
-        locate: LocateParams | None = None,
-        threshold: float | None = None,
-    ) -> Engine:
-        """Change preprocessing, locating or the confidence threshold, from the next frame."""
-        eng = self.engine
-        params = eng.params if threshold is None else replace(eng.params, threshold=threshold)
-        new = eng.derive(preprocess=preprocess, locate=locate, params=params)
-        self._use_engine(new)
-        return new
-
-    def set_scale(self, um_per_px: float | None) -> Engine:
-        """The calibrated scale of the objective in use; None goes back to estimating it
-        from the red cells of each field."""
-        self._calibrated_um_per_px = um_per_px
-        return self._apply_scale()
-
-    def _apply_scale(self) -> Engine:
-        """The engine's scale: the calibrated one, else the source's own, else None (the
-        red cells of each field give it)."""
-        um = self._calibrated_um_per_px or known_scale(self._source)
-        eng = self.engine
-        if eng.params.um_per_px == um:
-            return eng
-        new = eng.derive(params=replace(eng.params, um_per_px=um))
-        self._use_engine(new)
-        return new
-
-    def load_model(self, folder: str | Path, backend: str | None = None) -> None:
-        """Load a model package on the jobs thread and swap it in; the status says
-        "loading model…", then "model ready" or "model failed: <reason>" (the previous
-        model stays in use). ``backend``: where it runs (default: the session's choice)."""
-        if backend is not None:
-            self.backend = backend
-        with self._lock:
-            self._model_state, self._model_message = ModelState.LOADING, ""
-        self.events.status_changed.emit(self.status())
-
-        def job() -> None:
-            from micro_app.core.models import load_package
-
-            try:
-                base = self.engine
-                package = load_package(folder, keras=False)
-                engine = Engine(
-                    package,
-                    base.preprocess,
-                    base.locate,
-                    base.params,
-                    smooth_scale=True,
-                    backend=self.backend,
-                    on_message=self.note,
-                )
-                if engine.classifier is not None:
-                    engine.classifier.warm_up()
-            except Exception as exc:  # any failure: one line, the old model stays
-                if not isinstance(exc, MicroAppError):
-                    log.exception("loading the model %s failed", folder)
-                with self._lock:
-                    self._model_state = ModelState.FAILED
-                    self._model_message = str(exc) or type(exc).__name__
-                self._relay("model")(exc)
-                self.events.status_changed.emit(self.status())
-                return
-            self._use_engine(engine)
-            with self._lock:
-                self._model_state = ModelState.READY
-            self.events.status_changed.emit(self.status())
-
-        self.run_job(job)
-
     def run_job(self, job: Job) -> None:
         """Run ``job`` on the session's jobs thread (one at a time), now if not started."""
-        if self._jobs_thread is None:
+        jobs = self._jobs
+        if jobs is None or not jobs.is_alive():
             job()
         else:
-            self._jobs.put(job)
+            jobs.put(job)
 
-    def _run_jobs(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                job()
-            except Exception as exc:  # a job's own errors are its to report; this is a bug
-                log.exception("a session job failed")
-                self._relay("job")(exc)
+    # -- the model and the engine: one ordered path (``ModelSlot``) ----------------------------
+    def load_model(self, folder: str | Path, backend: str | None = None) -> None:
+        """Load a package on the jobs thread and swap it in; the status says "loading",
+        then ready or failed with the reason (the previous model stays in use)."""
+        fields: dict[str, Any] = {"model_folder": str(folder)}
+        if backend is not None:
+            fields["backend"] = backend
+        self._slot.change(reload=True, **fields)
+
+    def set_backend(self, backend: str) -> None:
+        """Where models run; the model in use is loaded again there."""
+        self._slot.change(backend=backend)
+
+    def set_preprocess(self, params: PreprocessParams) -> None:
+        self._slot.change(preprocess=params)
+
+    def set_locate(self, params: LocateParams) -> None:
+        self._slot.change(locate=params)
+
+    def set_threshold(self, threshold: float | None) -> None:
+        self._slot.change(threshold=threshold)
+
+    def set_scale(self, um_per_px: float | None) -> None:
+        """The calibrated scale of the objective in use; None goes back to the source's own
+        scale, else to estimating it from the red cells of each field."""
+        self._slot.change(calibrated_um_per_px=um_per_px)
+
+    def model_info(self) -> ModelInfo:
+        return self._slot.info()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine in use (read-only: change it through the methods above)."""
+        return self._slot.engine
+
+    def model_package(self) -> ModelPackage | None:
+        """The package in use, for adapting it (set-up, teaching)."""
+        clf = self._slot.engine.classifier
+        return clf.package if clf is not None else None
+
+    def field_engine(self) -> Engine:
+        """A copy of the engine that estimates each image's scale on its own (fields from
+        another microscope must not enter the live scale median)."""
+        return self._slot.engine.derive(fresh_scale=True)
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> SessionStatus:
         """A frozen snapshot; reads no device (the capture thread keeps the source's info)."""
         capture, inference = self._capture or self._last_capture, self._inference
         update = self.latest_update()
-        frame = self.frames.latest()
+        frame = self._frames.latest()
         info = capture.info_snapshot() if capture is not None else {}
         if frame is not None:
             resolution: tuple[int, int] | None = (frame[1].width, frame[1].height)
@@ -317,23 +292,25 @@ class LiveSession:
             resolution = (int(info["width"]), int(info["height"]))
         else:
             resolution = None
-        clf = self.engine.classifier
+        model = self._slot.info()
         with self._lock:
             return SessionStatus(
                 state=self._state,
-                model_state=self._model_state,
-                model=f"{clf.card.name} {clf.card.version}" if clf else "",
-                model_message=self._model_message,
-                device=self.engine.device,
+                model_state=model.state,
+                model=f"{model.name} {model.version}" if model.name else "",
+                model_message=model.message,
+                model_folder=model.folder,
+                backend=model.backend,
+                device=model.device,
                 source=self._source.name if self._source is not None else "no source",
-                source_kind=str(info.get("kind") or ""),
                 resolution=resolution,
                 camera_fps=capture.fps if capture is self._capture and capture else 0.0,
                 inference_fps=inference.fps if inference is not None else 0.0,
-                latency_ms=update.result.latency_ms if update is not None else 0.0,
+                latency_ms=update[1].result.latency_ms if update is not None else 0.0,
                 classified=inference.processed if inference is not None else 0,
                 frames=capture.frames if capture is not None else 0,
-                errors=len(self.errors),
+                errors=self._relay.total,
+                reason=self._reason,
                 source_info=info,
             )
 
@@ -346,49 +323,57 @@ class LiveSession:
             self._capture.request_property(name, value)
 
     def latest_frame(self) -> tuple[int, Frame] | None:
-        return self.frames.latest()
+        """The newest camera frame with its sequence number (it only grows in a session)."""
+        return self._frames.latest()
 
-    def latest_update(self) -> LiveUpdate | None:
-        got = self.updates.latest()
-        return got[1] if got else None
+    def latest_update(self) -> tuple[int, LiveUpdate] | None:
+        """The newest classified frame with its sequence number."""
+        return self._updates.latest()
 
-    # -- review, snapshots, the slide ---------------------------------------------------------
-    def correct(self, cell_id: int, label: str) -> None:
-        self.counter.correct(cell_id, label)
+    # -- the slide's count and its review -------------------------------------------------------
+    @property
+    def slide_name(self) -> str:
+        return self._counter.name
 
+    def count_status(self) -> CountStatus:
+        return self._counter.status()
+
+    def counted_cell(self, cell_id: int) -> SlideCell | None:
+        """A copy of a counted cell (None when that id is not counted)."""
+        return self._counter.cell(cell_id)
+
+    def counted_cells(self) -> list[SlideCell]:
+        return self._counter.cells()
+
+    def correct(self, cell_id: int, label: str) -> SlideCell:
+        return self._counter.correct(cell_id, label)
+
+    def new_slide(self, name: str = "") -> None:
+        self._counter.new_slide(name)
+
+    def set_target(self, target: int) -> None:
+        self._counter.set_target(target)
+
+    # -- writing: on the snapshot thread, announced when done ----------------------------------
     def snapshot(
         self, update: LiveUpdate | None = None, extra: dict[str, Any] | None = None
-    ) -> SnapshotPaths | None:
-        """Write the newest classified frame (or ``update``) to every sink; the first sink's
-        paths are returned and kept for the slide report. A sink that fails is reported
-        (``error`` event) and None returned; the session goes on."""
-        update = update or self.latest_update()
-        if update is None or not self.sinks:
+    ) -> Future[SnapshotPaths | None] | None:
+        """Write the newest classified frame (or ``update``) to every sink, on the snapshot
+        thread; None when there is nothing to write or nowhere to write it. Completion is
+        the ``snapshot_saved`` event (and the future's result)."""
+        if update is None:
+            latest = self.latest_update()
+            update = latest[1] if latest is not None else None
+        if update is None or not self._sinks:
             return None
-        info = self._capture.info_snapshot() if self._capture is not None else {}
-        doc = {"slide": self.counter.name, "review": self.counter.review(update.cell_ids)}
-        first: SnapshotPaths | None = None
-        for sink in self.sinks:
-            try:
-                paths = sink.write(update, source=info, extra={**doc, **(extra or {})})
-            except (OSError, MicroAppError) as exc:
-                self._relay("snapshot")(
-                    MicroAppError(f"snapshot not saved ({exc}): check that {sink} is writable")
-                )
-                continue
-            first = first or paths
-        if first is not None:
-            self.counter.add_snapshot(first.sidecar)
-        return first
+        capture = self._capture
+        info = capture.info_snapshot() if capture is not None else {}
+        return self._snapshots.snapshot(update, info, extra)
 
-    def finish_slide(self, folder: Path, settings: dict[str, Any]) -> dict[str, Path] | None:
-        clf = self.engine.classifier
-        try:
-            return self.counter.finish(
-                folder, model_card=clf.card.summary() if clf else None, settings=settings
-            )
-        except OSError as exc:
-            self._relay("report")(
-                MicroAppError(f"slide report not saved ({exc}): check that {folder} is writable")
-            )
-            return None
+    def finish_slide(
+        self, folder: Path, settings: dict[str, Any]
+    ) -> Future[dict[str, Path] | None]:
+        """Write the slide's CSV, JSON and report after the snapshots asked for before;
+        completion is the ``slide_finished`` event (and the future's result)."""
+        model = self._slot.info()
+        return self._snapshots.finish_slide(folder, model.card, settings)

@@ -5,9 +5,12 @@ given its sinks; the window and ``micro-app live`` pass a folder."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+import cv2
+import numpy as np
 
 from micro_app.core.export import SnapshotPaths, tidy_snapshots, write_snapshot
 from micro_app.core.overlay import OverlayOptions, draw_overlay
@@ -17,10 +20,29 @@ if TYPE_CHECKING:
     from micro_app.core.session.state import LiveUpdate
 
 
+THUMBNAIL_WIDTH = 240
+
+
+@dataclass(frozen=True)
+class SavedSnapshot:
+    """One snapshot written: its files, and the annotated image small enough for a gallery
+    (made from memory, so nothing re-reads the PNG)."""
+
+    paths: SnapshotPaths
+    thumbnail: np.ndarray  # RGB uint8, ``THUMBNAIL_WIDTH`` wide at most
+
+
 class SnapshotSink(Protocol):
     def write(
         self, update: LiveUpdate, *, source: dict[str, Any], extra: dict[str, Any]
-    ) -> SnapshotPaths: ...
+    ) -> SavedSnapshot: ...
+
+
+def thumbnail(image: np.ndarray, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
+    h, w = image.shape[:2]
+    if w <= width:
+        return image.copy()
+    return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
 def shown_result(update: LiveUpdate) -> FrameResult:
@@ -52,11 +74,11 @@ class FolderSink:
 
     def write(
         self, update: LiveUpdate, *, source: dict[str, Any], extra: dict[str, Any]
-    ) -> SnapshotPaths:
+    ) -> SavedSnapshot:
         result = shown_result(update)
         annotated = draw_overlay(update.frame.image, result, OverlayOptions(selected=None))
         settings = self.settings() if callable(self.settings) else self.settings
-        return write_snapshot(
+        paths = write_snapshot(
             self.folder,
             update.frame.image,
             result,
@@ -65,3 +87,4 @@ class FolderSink:
             settings=settings,
             extra=extra,
         )
+        return SavedSnapshot(paths, thumbnail(annotated))

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from micro_app.core.engine import Engine
 from micro_app.core.frame import Frame
 from micro_app.core.results import FrameResult
 from micro_app.core.slide import CountStatus
@@ -29,12 +30,48 @@ class ModelState(str, enum.Enum):
     FAILED = "failed"  # the last load failed; the previous model (if any) is still in use
 
 
-MODEL_WORDS = {
-    ModelState.NONE: "no model",
-    ModelState.LOADING: "loading model…",
-    ModelState.READY: "model ready",
-    ModelState.FAILED: "model failed",
-}
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model in use, as the window and the terminal read it (no model object)."""
+
+    state: ModelState
+    message: str  # why the last load failed, or ""
+    folder: str | None  # the package folder in use, None without a model
+    backend: str  # where models run: "auto", "onnx", ...
+    device: str  # where this one runs: "CPU", "GPU: …", or "none"
+    name: str = ""
+    version: str = ""
+    classes: tuple[str, ...] = ()
+    scope: str = ""  # "cell" or "field"
+    threshold: float = 0.5  # below this a cell is unidentified
+    card: dict[str, Any] | None = None  # the card as a dict, None without a model
+
+    @classmethod
+    def of(
+        cls, engine: Engine, folder: str | None, backend: str, state: ModelState, message: str
+    ) -> ModelInfo:
+        clf = engine.classifier
+        if clf is None:
+            return cls(state, message, None, backend, engine.device, threshold=engine.threshold)
+        card = clf.card
+        return cls(
+            state,
+            message,
+            folder,
+            backend,
+            engine.device,
+            card.name,
+            card.version,
+            tuple(clf.classes),
+            card.scope,
+            engine.threshold,
+            card.to_dict(),
+        )
+
+    @property
+    def training_data(self) -> dict[str, Any]:
+        data = (self.card or {}).get("training_data")
+        return data if isinstance(data, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -43,9 +80,10 @@ class SessionStatus:
     model_state: ModelState
     model: str  # "name version", or "" without a model
     model_message: str  # why a load failed, or ""
+    model_folder: str | None  # the package folder in use
+    backend: str  # where models run, as chosen ("auto", "onnx", ...)
     device: str  # where the model runs: "CPU", "GPU: …", or "none"
     source: str  # the source's name
-    source_kind: str  # "camera", "demo", "image", "folder", "video", or ""
     resolution: tuple[int, int] | None  # (width, height) of the frames delivered
     camera_fps: float
     inference_fps: float
@@ -53,33 +91,8 @@ class SessionStatus:
     classified: int  # frames the model classified; it takes the newest, skipping the rest
     frames: int
     errors: int
+    reason: str = ""  # why the run failed, when it did
     source_info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def model_text(self) -> str:
-        words = MODEL_WORDS[self.model_state]
-        if self.model_state is ModelState.FAILED and self.model_message:
-            words = f"model failed: {self.model_message}"
-        if self.model_state is ModelState.READY and self.model:
-            words = f"model {self.model}"
-        return words
-
-    def line(self, display_fps: float | None = None, not_shown: int = 0) -> str:
-        """One line for a terminal (camera fps, frames classified) or a window's status bar
-        (display fps, and ``not_shown``: camera frames the window never drew). The model
-        classifying the newest frame and skipping the others is by design, not a loss."""
-        res = f"{self.resolution[0]}x{self.resolution[1]}" if self.resolution else "no frame yet"
-        if display_fps is None:
-            rate = f"camera {self.camera_fps:.1f} fps"
-            seen = f"classified {self.classified} of {self.frames} frames"
-        else:
-            rate = f"display {display_fps:.1f} fps"
-            seen = f"dropped {not_shown}"
-        return (
-            f"{self.source} ({self.state.value}) | {res} | {rate} | "
-            f"inference {self.inference_fps:.1f} fps | latency {self.latency_ms:.0f} ms | "
-            f"{seen} | {self.model_text} | {self.device}"
-        )
 
 
 @dataclass(frozen=True)
