@@ -21,14 +21,9 @@ import cv2
 import numpy as np
 
 from micro_app.core.detection_eval import load_voc_dir, match_centres, median_box_size, summarise
-from micro_app.core.locate import (
-    RBC_DIAMETER_UM,
-    LocateParams,
-    LocateResult,
-    estimate_um_per_px,
-    locate_cells,
-)
+from micro_app.core.locate import LocateParams, LocateResult, locate_cells
 from micro_app.core.preprocess import PreprocessParams
+from micro_app.core.scale import RBC_DIAMETER_UM, estimate_um_per_px
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "bccd"

@@ -17,16 +17,9 @@ import pytest
 from micro_app.core.detection_eval import load_voc_dir, match_centres, median_box_size, summarise
 from micro_app.core.errors import SettingsError
 from micro_app.core.geometry import Box
-from micro_app.core.locate import (
-    RBC_DIAMETER_UM,
-    Cell,
-    LocateParams,
-    crop_square,
-    estimate_um_per_px,
-    extract_crops,
-    locate_cells,
-)
+from micro_app.core.locate import Cell, LocateParams, crop_square, extract_crops, locate_cells
 from micro_app.core.preprocess import PreprocessParams
+from micro_app.core.scale import RBC_DIAMETER_UM, estimate_um_per_px
 
 BACKGROUND = (228, 228, 218)
 PURPLE = (90, 40, 160)

@@ -16,9 +16,10 @@ from hypothesis.extra.numpy import arrays
 
 from micro_app.core.errors import MicroAppError
 from micro_app.core.imageio import read_image_rgb
-from micro_app.core.locate import LocateParams, estimate_um_per_px, locate_cells
+from micro_app.core.locate import LocateParams, locate_cells
 from micro_app.core.models.card import ModelCard
 from micro_app.core.preprocess import PreprocessParams, nucleus_mask
+from micro_app.core.scale import estimate_um_per_px
 from micro_app.core.settings import AppSettings
 
 JSON = st.recursive(

@@ -66,7 +66,7 @@ def colour_package(tmp_path: Path) -> Path:
 def test_a_taught_class_is_learned_and_never_claims_the_collected_cells(
     colour_package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import micro_app.adapt.teach as teaching
+    import micro_app.adapt.teach_fit as teaching
 
     outputs: list[int] = []
     original = teaching.pseudo_label

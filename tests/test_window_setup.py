@@ -84,9 +84,9 @@ def test_set_up_this_microscope_from_fields_to_a_remembered_model(
     assert setup.can_teach and dialog.next_button.text() == "Teach"
     assert "neutrophil" in dialog.tally.text() and "blast (new) 5/10" in dialog.tally.text()
     # one cell given the tenth class through the right-click menu's action, then undone
-    dialog._answer(0, "plasma cell")
+    dialog.grid.answer(0, "plasma cell")
     assert setup.suggestions[0].label == "plasma cell" and setup.too_few() == {"plasma cell": 1}
-    dialog._answer(0, SKIP)
+    dialog.grid.answer(0, SKIP)
     # 4. teach: before -> after on held-back cells; nothing changes until "use"
     dialog.next_button.click()
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=180000)

@@ -24,7 +24,6 @@ from micro_app.core.locate import (
     Cell,
     LocateParams,
     LocateResult,
-    estimate_um_per_px,
     extract_crops,
     locate_cells,
 )
@@ -40,6 +39,7 @@ from micro_app.core.results import (
     FrameResult,
     label_from_probs,
 )
+from micro_app.core.scale import estimate_um_per_px
 
 log = logging.getLogger("micro_app")
 DEFAULT_THRESHOLD = 0.5

@@ -25,8 +25,9 @@ from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage, default_model_dir
 from micro_app.core.session import LiveSession
 from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
+from micro_app.gui.reviewed_cells import remember
 from micro_app.gui.setup_dialog import SetupDialog
-from micro_app.gui.teach_dialog import TeachDialog, remember
+from micro_app.gui.teach_dialog import TeachDialog
 from micro_app.gui.versions_dialog import VersionsDialog
 
 log = logging.getLogger("micro_app")

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPoint, QSize, Qt, QTimer
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMenu,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -29,15 +27,16 @@ from PySide6.QtWidgets import (
 
 from micro_app.adapt.classes import SUGGESTED
 from micro_app.adapt.library import NewVersion
-from micro_app.adapt.setup import SKIP, MicroscopeSetup
+from micro_app.adapt.setup import MicroscopeSetup
 from micro_app.core.errors import InputError
 from micro_app.core.frame import Frame
 from micro_app.gui.adapt_dialog import AdaptDialog, read_fields
+from micro_app.gui.confirm_grid import ConfirmGrid, keys_text
 from micro_app.gui.gallery import to_pixmap
+from micro_app.gui.taught_report import describe_setup
 
 COLLECT_FIELDS = 10
 COLLECT_EVERY_MS = 1500
-ICON = 80
 STEPS = ("1 Collect fields", "2 Calibrate", "3 Confirm classes", "4 Teach and use")
 
 
@@ -148,29 +147,13 @@ class SetupDialog(AdaptDialog):
         self.class_note = QLabel()
         self.class_note.setWordWrap(True)
         col.addWidget(self.class_note)
-        self.grid = QListWidget()
-        self.grid.setViewMode(QListWidget.ViewMode.IconMode)
-        self.grid.setIconSize(QSize(ICON, ICON))
-        self.grid.setGridSize(QSize(ICON + 40, ICON + 40))
-        self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.grid.itemDoubleClicked.connect(lambda it: self._answer(self.grid.row(it), None))
-        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.grid.customContextMenuRequested.connect(self._cell_menu)
+        self.grid = ConfirmGrid(self.setup, self._update, self._ask_class)
         col.addWidget(self.grid, 1)
         self._show_keys()
         return page
 
     def _show_keys(self) -> None:
-        classes = self.setup.classes
-        new = set(self.setup.added)
-        keys = "  ".join(
-            f"{k + 1}: {c}" + (" (new)" if c in new else "") for k, c in enumerate(classes[:9])
-        )
-        more = " Right-click a cell for every class." if len(classes) > 9 else ""
-        self.keys.setText(
-            f"Enter or Space: the suggestion is right.  {keys}  0: not a white cell.  Or "
-            f"right-click a cell.{more}"
-        )
+        self.keys.setText(keys_text(self.setup))
 
     def add_class(self, name: str) -> str | None:
         """Add a class the lab teaches (``adapt.classes``); None and a one-line note when
@@ -202,26 +185,6 @@ class SetupDialog(AdaptDialog):
         )
         if ok and name.strip():
             self.add_class(name)
-
-    def _cell_menu(self, pos: QPoint) -> None:
-        item = self.grid.itemAt(pos)
-        if item is None:
-            return
-        row = self.grid.row(item)
-        menu = QMenu(self)
-        for c in self.setup.classes:
-            menu.addAction(c, partial(self._answer, row, c))
-        menu.addSeparator()
-        menu.addAction(SKIP, lambda: self._answer(row, SKIP))
-        menu.addAction("New class…", lambda: self._new_class_for(row))
-        menu.exec(self.grid.viewport().mapToGlobal(pos))
-
-    def _new_class_for(self, row: int) -> None:
-        """Add a class and give it to this cell."""
-        before = len(self.setup.added)
-        self._ask_class()
-        if len(self.setup.added) > before:
-            self._answer(row, self.setup.added[-1])
 
     def _teach_page(self) -> QWidget:
         page = QWidget()
@@ -287,108 +250,18 @@ class SetupDialog(AdaptDialog):
     def _job_done(self, result: NewVersion) -> None:
         if self.pages.currentIndex() == 1:  # calibrated: the cells to confirm
             self.pages.setCurrentIndex(2)
-            self._fill_grid()
+            self.grid.fill()
             self.grid.setFocus()
         else:
             self._finished(result)
         self._update()
 
     def describe(self, result: NewVersion) -> str:
-        s = self.setup.summary()
-        before, after = s["before"], s["after"]
-        if not before.get("cells"):
-            return (
-                f"<b>Version {result.version}</b> is taught, but no labelled cell was held "
-                "back to measure it: confirm more cells per class to see before → after."
-            )
-        taught = len(self.setup.labelled_set().train_labels)
-        lines = [
-            f"<b>Version {result.version}</b>, taught {taught} cells you confirmed, measured "
-            f"on {before['cells']} held back (never trained on):",
-            f"right class {before['accuracy']:.0%} → <b>{after['accuracy']:.0%}</b>; averaged "
-            f"over classes {before['balanced_accuracy']:.0%} → {after['balanced_accuracy']:.0%}",
-        ]
-        added = set(s.get("added_classes") or [])
-        for c, r in after.get("recall", {}).items():
-            if c in added:
-                lines.append(f"New class {c}: {r:.0%} of its held-back cells found.")
-            else:
-                lines.append(f"{c}: {before['recall'].get(c, 0):.0%} → {r:.0%}")
-        for c in sorted(added - set(after.get("recall", {}))):
-            lines.append(f"New class {c} taught (none of its cells was held back).")
-        start = s["started_from"]
-        held = start.get("labelled_right_class") or {}
-        calibration = self.setup.calibrated.report if self.setup.calibrated else {}
-        if calibration.get("normalisation") == "parent":
-            lines.append(
-                "Calibration kept the model's own normalisation ("
-                + calibration["guard"]["reason"]
-                + "); it added this microscope to the check for cells unlike the training "
-                "images."
-            )
-        elif held.get("shipped") is not None:
-            lines.append(
-                f"Taught from the {start['model']} model (right on the {start['labelled_cells']}"
-                f" cells you labelled: shipped {held['shipped']:.0%}, calibrated "
-                f"{held['calibrated']:.0%})."
-            )
-        if s.get("pseudo"):
-            lines.append(
-                f"Also taught {s['pseudo']} of the other collected cells the model was sure of."
-            )
-        for c, n in (s.get("too_few") or {}).items():
-            lines.append(f"{c}: only {n} labelled, not taught (label at least 4 to add the class).")
-        lines.append(f"<b>{s['verdict'][0].upper()}{s['verdict'][1:]}.</b>")
-        lines.append("Use it for this microscope, or discard it: the current model stays.")
-        return "<p>" + "</p><p>".join(lines) + "</p>"
+        return describe_setup(self.setup, result)
 
-    # -- step 3: one key or click per cell -----------------------------------------------
-    def _fill_grid(self) -> None:
-        self.grid.clear()
-        for s in self.setup.suggestions:
-            item = QListWidgetItem(QIcon(to_pixmap(s.crop, ICON)), "")
-            self.grid.addItem(item)
-            self._show_item(item, s)
-        start = self.setup.next_unlabelled()
-        if start is not None:
-            self.grid.setCurrentRow(start)
-
-    def _show_item(self, item: QListWidgetItem, s: Any) -> None:
-        if s.label is None:
-            item.setText(f"{s.predicted}?")
-        elif s.label == SKIP:
-            item.setText("✗ not a cell")
-        else:
-            item.setText(("✓ " if s.label == s.predicted else "→ ") + s.label)
-
-    def _answer(self, row: int, label: str | None) -> None:
-        """``label`` None confirms the suggestion."""
-        if not 0 <= row < len(self.setup.suggestions):
-            return
-        if label is None:
-            self.setup.confirm(row)
-        else:
-            self.setup.label(row, label)
-        item = self.grid.item(row)
-        if item is not None:
-            self._show_item(item, self.setup.suggestions[row])
-        nxt = self.setup.next_unlabelled(row)
-        if nxt is not None:
-            self.grid.setCurrentRow(nxt)
-        self._update()
-
+    # -- step 3: one key or click per cell (``confirm_grid``) ----------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if self.pages.currentIndex() != 2:
-            super().keyPressEvent(event)
-            return
-        row, key, text = self.grid.currentRow(), event.key(), event.text()
-        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
-            self._answer(row, None)
-        elif text == "0" or key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
-            self._answer(row, SKIP)
-        elif text.isdigit() and 1 <= int(text) <= min(9, len(self.setup.classes)):
-            self._answer(row, self.setup.classes[int(text) - 1])
-        else:
+        if self.pages.currentIndex() != 2 or not self.grid.answer_key(event):
             super().keyPressEvent(event)
 
     # -- state ----------------------------------------------------------------------------------

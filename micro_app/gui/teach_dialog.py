@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
@@ -36,49 +36,12 @@ from micro_app.adapt.library import NewVersion
 from micro_app.adapt.teach import TeachConfig, teach
 from micro_app.core.errors import InputError
 from micro_app.core.models.package import ModelPackage
-from micro_app.core.slide import SlideCell
 from micro_app.gui.adapt_dialog import AdaptDialog
 from micro_app.gui.gallery import to_pixmap
+from micro_app.gui.reviewed_cells import ReviewedSlide, remember, review_key
+from micro_app.gui.taught_report import describe_teaching
 
 ICON = 88
-
-
-class ReviewedSlide(Protocol):
-    """What teaching reads of the live run's slide (``LiveSession`` offers it)."""
-
-    @property
-    def slide_name(self) -> str: ...
-
-    def counted_cell(self, cell_id: int) -> SlideCell | None: ...
-
-    def counted_cells(self) -> list[SlideCell]: ...
-
-    def correct(self, cell_id: int, label: str) -> object: ...
-
-
-def review_key(session: ReviewedSlide, cell_id: int) -> str:
-    """The labelled-store key of a counted cell: the same cell is stored once."""
-    return f"{session.slide_name}#{cell_id}"
-
-
-def remember(
-    store: LabelledStore, session: ReviewedSlide, cell_id: int, label: str, model: str
-) -> bool:
-    """Store a reviewed cell's crop with the label a person gave it; False when the cell
-    has no crop or the label is not a model class (the caller filters classes)."""
-    cell = session.counted_cell(cell_id)
-    if cell is None or cell.crop is None:
-        return False
-    store.add(
-        cell.crop,
-        label,
-        source="confirmed" if label == cell.predicted else "correction",
-        predicted=cell.predicted,
-        slide=session.slide_name,
-        model=model,
-        key=review_key(session, cell_id),
-    )
-    return True
 
 
 class TeachDialog(AdaptDialog):
@@ -321,49 +284,3 @@ class TeachDialog(AdaptDialog):
         self.teach_button.setEnabled(not busy and self.outcome is None)
         self.cancel_button.setEnabled(busy)
         super()._update()
-
-
-def describe_teaching(result: NewVersion) -> str:
-    """The before/after numbers, as the user reads them before choosing."""
-    r = result.report
-    b, a = r["before"], r["after"]
-    lines = [f"<b>New version {result.version}</b> ({r['seconds']:.0f} s)"]
-    if a.get("cells"):
-        lines.append(
-            f"On {a['cells']} held-back cells of this lab (never trained on): right class "
-            f"<b>{b['accuracy']:.0%} → {a['accuracy']:.0%}</b> (top class "
-            f"{b['top_class_accuracy']:.0%} → {a['top_class_accuracy']:.0%}; below the "
-            f"{a['threshold']:.2f} threshold: {b['unidentified']} → {a['unidentified']})."
-        )
-        lines.append(f"<b>{r['verdict'][0].upper()}{r['verdict'][1:]}.</b>")
-    else:
-        lines.append(
-            "<b>Not measured:</b> no held-back cells yet (label at least 3 cells of a "
-            "class). Use it only if you have checked it yourself."
-        )
-    tb, ta = r["training_data_before"], r["training_data_after"]
-    if ta.get("cells"):
-        lines.append(
-            f"On {ta['cells']} held-back training images (does it still know them?): "
-            f"{tb['accuracy']:.0%} → {ta['accuracy']:.0%}."
-        )
-    for c in r.get("added_classes", []):
-        rb, ra = b.get("recall", {}), a.get("recall", {})
-        if c in ra:
-            lines.append(
-                f"New class <b>{c}</b>: {ra[c]:.0%} of its held-back cells found "
-                f"(before: {rb.get(c, 0):.0%})."
-            )
-        else:
-            lines.append(f"New class <b>{c}</b> taught; none of its cells was held back.")
-    pseudo = (r.get("pseudo_labels") or {}).get("kept", 0)
-    lines.append(
-        f"Taught with {r['train_cells']} lab cells {r['train_per_class']}, {pseudo} other "
-        f"cells of this microscope the model was sure of, and {r['replay_cells']} training "
-        "images."
-    )
-    if r["skipped_labels"]:
-        lines.append(
-            f"Not taught (a new class needs at least 4 labelled cells): {r['skipped_labels']}."
-        )
-    return "<p>" + "</p><p>".join(lines) + "</p>"
