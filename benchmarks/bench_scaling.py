@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from micro_app.core.bench import busy_frames, capture_to_overlay
+from micro_app.cli.bench import busy_frames, capture_to_overlay
 from micro_app.core.engine import Engine
 from micro_app.core.models import default_model_dir, load_package
 

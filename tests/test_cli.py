@@ -147,14 +147,14 @@ def test_cameras_lists_without_crashing(capsys: pytest.CaptureFixture[str]) -> N
 @pytest.mark.slow
 def test_live_pipeline_runs_and_snapshots(tiny_package: Path, tmp_path: Path) -> None:
     lines: list[str] = []
+    from micro_app.cli.live import live_source, run_live
     from micro_app.core.engine import Engine
-    from micro_app.core.live import run_live
     from micro_app.core.models import load_package
 
     engine = Engine(load_package(tiny_package))
     rc = run_live(
         engine,
-        "demo",
+        live_source("demo"),
         seconds=3.5,
         out=tmp_path / "snaps",
         snapshot_every=1.0,

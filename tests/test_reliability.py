@@ -96,7 +96,7 @@ def test_a_class_folder_that_is_a_link_elsewhere_is_refused(tmp_path: Path) -> N
 def test_bad_images_are_one_line_each_and_the_good_one_is_classified(
     tmp_path: Path, tiny_package: Path
 ) -> None:
-    from micro_app.core.batch import classify_paths
+    from micro_app.cli.classify import classify_paths
     from micro_app.core.engine import Engine
 
     inputs = tmp_path / "in"

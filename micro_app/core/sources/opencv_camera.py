@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -92,15 +93,30 @@ def _close_enough(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-3 * max(1.0, abs(a), abs(b))
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved = 0
+
+
 @contextmanager
 def _quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's "can't open camera by index" warnings while probing."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    """Silence OpenCV's own warnings ("can't open camera by index", "backend is generally
+    available but can't be used") while a camera is probed or opened: the app says what
+    went wrong in one line of its own. OpenCV's log level is global: the outermost of
+    overlapping blocks (a camera opening while the cameras are listed) restores it."""
+    global _quiet_depth, _quiet_saved
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        _quiet_depth += 1
     try:
         yield
     finally:
-        cv2.utils.logging.setLogLevel(level)
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                cv2.utils.logging.setLogLevel(_quiet_saved)
 
 
 class OpenCVCamera:
@@ -139,13 +155,14 @@ class OpenCVCamera:
     # ------------------------------------------------------------------ FrameSource
     def open(self) -> None:
         self.close()
-        for api in self.backends:
-            cap = cv2.VideoCapture(self.index, api)
-            if cap.isOpened():
-                self._cap, self._api = cap, api
-                break
-            cap.release()
-        else:
+        with _quiet_opencv():  # a missing camera is one line of ours, not two of OpenCV's
+            for api in self.backends:
+                cap = cv2.VideoCapture(self.index, api)
+                if cap.isOpened():
+                    self._cap, self._api = cap, api
+                    break
+                cap.release()
+        if self._cap is None:
             tried = ", ".join(backend_name(a) for a in self.backends)
             raise SourceError(
                 f"{self.name} could not be opened ({tried}): check that it is plugged in "

@@ -1,7 +1,12 @@
-"""``micro-app classify``: images, folders and videos -> sidecars, annotated PNGs, summary.csv."""
+"""``micro-app classify``: images, folders and videos -> sidecars, annotated PNGs, summary.csv.
+
+Each input that cannot be read is one line and the others go on; inputs that all do not
+exist are one line and nothing is written. Ctrl-C keeps what was done: the summary of the
+inputs finished so far is written (atomically) and the command exits with 130."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import logging
@@ -13,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from micro_app.cli.engine import load_engine, say
+from micro_app.cli.parser import INTERRUPTED
 from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError, MicroAppError
@@ -24,6 +31,7 @@ from micro_app.core.imageio import (
     read_tiff_page,
     tiff_pages,
 )
+from micro_app.core.logs import FILE_ONLY
 from micro_app.core.overlay import draw_overlay
 from micro_app.core.results import FrameResult
 
@@ -37,6 +45,9 @@ class BatchReport:
     n_cells: int = 0
     n_unlike: int = 0  # results flagged as unlike the model's training images
     notes: list[str] = field(default_factory=list)  # inputs processed only in part
+    n_inputs: int = 0  # files to classify, folders expanded
+    n_done: int = 0  # of those, finished (written or failed)
+    interrupted: bool = False  # Ctrl-C: the summary has the inputs done so far
 
     @property
     def ok(self) -> bool:
@@ -104,6 +115,7 @@ def classify_paths(
 
     def emit(path: Path, stem: str, frame_index: int | None, image: np.ndarray) -> None:
         result = engine.process(image, seq=frame_index or 0)
+        new: list[dict[str, Any]] = []  # into the summary once this image's files are written
         stem = _unique_stem(stem, taken)
         files = {"input": str(path), "annotated": f"{stem}_annotated.png"}
         extra = {"input": {"path": str(path), "frame_index": frame_index}}
@@ -132,7 +144,8 @@ def classify_paths(
             }
             for c in classes:
                 row[f"p_{c}"] = f"{cell.probabilities.get(c, 0.0):.6f}"
-            rows.append(row)
+            new.append(row)
+        rows.extend(new)
         report.n_cells += len(result.cells)
         report.n_unlike += result.unlike_training
         if on_done:
@@ -140,25 +153,48 @@ def classify_paths(
 
     def failed(path: Path, msg: str) -> None:
         report.failed.append((path, msg))
-        log.warning("skipped %s: %s", path, msg)
+        log.warning("skipped %s: %s", path, msg, extra=FILE_ONLY if on_error else None)
         if on_error:
             on_error(path, msg)
 
-    for path in expand_inputs(paths):
-        try:
-            if is_video(path):
-                for index, image in iter_video_frames(path, video_every_s, report.notes):
-                    emit(path, f"{path.stem}_f{index:06d}", index, image)
-            elif (pages := tiff_pages(path)) > 1:
-                for index in range(pages):  # every page of a multi-page TIFF
-                    emit(path, f"{path.stem}_p{index + 1:03d}", index, read_tiff_page(path, index))
-            else:
-                emit(path, path.stem, None, read_image_rgb(path))
-        except (MicroAppError, OSError) as exc:
-            failed(path, str(exc) if isinstance(exc, MicroAppError) else f"{path}: {exc}")
-        except Exception as exc:  # one bad input never costs the others; the log has details
-            log.exception("classifying %s failed", path)
-            failed(path, f"{path} could not be processed ({type(exc).__name__}: {exc})"[:300])
+    inputs = expand_inputs(paths)
+    report.n_inputs = len(inputs)
+    try:
+        for path in inputs:
+            classify_one(path, emit, failed, video_every_s, report.notes)
+            report.n_done += 1
+    except KeyboardInterrupt:  # Ctrl-C: the summary of the inputs done so far, below
+        report.interrupted = True
+    write_summary(out_dir / "summary.csv", rows, classes)
+    return report
+
+
+def classify_one(
+    path: Path,
+    emit: Callable[[Path, str, int | None, np.ndarray], None],
+    failed: Callable[[Path, str], None],
+    video_every_s: float,
+    notes: list[str],
+) -> None:
+    """One input: each frame of a video, each page of a TIFF, or the image."""
+    try:
+        if is_video(path):
+            for index, image in iter_video_frames(path, video_every_s, notes):
+                emit(path, f"{path.stem}_f{index:06d}", index, image)
+        elif (pages := tiff_pages(path)) > 1:
+            for index in range(pages):  # every page of a multi-page TIFF
+                emit(path, f"{path.stem}_p{index + 1:03d}", index, read_tiff_page(path, index))
+        else:
+            emit(path, path.stem, None, read_image_rgb(path))
+    except (MicroAppError, OSError) as exc:
+        failed(path, str(exc) if isinstance(exc, MicroAppError) else f"{path}: {exc}")
+    except Exception as exc:  # one bad input never costs the others; the log has details
+        log.exception("classifying %s failed", path, extra=FILE_ONLY)
+        failed(path, f"{path} could not be processed ({type(exc).__name__}: {exc})"[:300])
+
+
+def write_summary(path: Path, rows: list[dict[str, Any]], classes: tuple[str, ...]) -> Path:
+    """summary.csv: one row per cell, written whole or not at all."""
     header = [
         "input",
         "frame",
@@ -177,5 +213,61 @@ def classify_paths(
     writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_bytes(out_dir / "summary.csv", buf.getvalue().encode("utf-8"))
-    return report
+    return atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+
+
+def check_inputs(paths: list[Path]) -> None:
+    """Raise InputError (one line, nothing written, no model loaded) when no input exists;
+    when some do, the missing ones are each one line as the run reaches them."""
+    missing = [p for p in paths if not _exists(p)]
+    if not missing or len(missing) < len(paths):
+        return
+    if len(missing) == 1:
+        raise InputError(f"{missing[0]} does not exist: check the path")
+    shown = ", ".join(str(p) for p in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    raise InputError(f"none of the {len(missing)} inputs exists ({shown}): check the paths")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return Path(path).exists()
+    except OSError:  # unreadable is not missing: the run says what is wrong with it
+        return True
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    check_inputs(args.paths)
+    engine, settings = load_engine(args.model, args.threshold, args.um_per_px, backend=args.backend)
+
+    def done(path: Path, result: FrameResult) -> None:
+        print(f"{path}: {len(result.cells)} cells {result.counts()}")
+        if result.input_warning:
+            print(f"  warning: {result.input_warning}")
+
+    report = classify_paths(
+        engine,
+        args.paths,
+        args.out,
+        settings=settings.to_dict(),
+        video_every_s=args.video_every,
+        on_error=lambda path, msg: say(f"skipped: {msg}"),
+        on_done=done,
+    )
+    if report.interrupted:
+        say(
+            f"stopped (Ctrl-C) after {report.n_done} of {report.n_inputs} inputs: "
+            f"their results and summary.csv are in {args.out}"
+        )
+        return INTERRUPTED
+    print(
+        f"{len(report.written)} results, {report.n_cells} cells, "
+        f"{len(report.failed)} failed -> {args.out}"
+    )
+    for note in report.notes:
+        print(f"warning: {note}")
+    if report.n_unlike:
+        print(
+            f"warning: {report.n_unlike} of {len(report.written)} inputs look unlike the model's "
+            "training images; see 'input_check' in their JSON"
+        )
+    return 0 if report.ok else 1
