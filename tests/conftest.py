@@ -77,30 +77,54 @@ def tiny_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture
-def no_leaks() -> Iterator[None]:
-    """Fail a test that leaves a worker thread running (napari's dangling_qthreads idea)."""
+def _left_running(before: set[threading.Thread], wait: float) -> list[threading.Thread]:
+    """Threads started since ``before`` still alive after ``wait`` s (they may be ending)."""
+    end = time.monotonic() + wait
+    while True:
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.02)
+
+
+def _named(threads: list[threading.Thread]) -> list[str]:
+    return [f"{t.name} (started at {getattr(t, 'started_at', 'unknown')})" for t in threads]
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test fails if it leaves one of the app's worker threads running (napari's
+    conftest: dangling_qthreads), naming where each was started; the threads are then
+    asked to stop, so one failing test does not hang the run."""
     before = set(threading.enumerate())
     yield
-    left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not left, f"threads left running: {left}"
+    if "qtbot" in request.fixturenames:
+        return  # ``_no_leaks_with_qtbot`` checks these, after the widgets are gone
+    left = [t for t in _left_running(before, 2.0) if hasattr(t, "request_stop")]
+    for t in left:
+        t.request_stop()  # type: ignore[attr-defined]
+    assert not left, f"threads left running: {_named(left)}"
 
 
 @pytest.fixture(autouse=True)
 def _no_leaks_with_qtbot(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test that uses ``qtbot`` fails if it leaves a thread or a started QTimer
-    running (napari's conftest: dangling_qthreads, dangling_qtimers)."""
+    running (napari's conftest: dangling_qthreads, dangling_qtimers), naming where each
+    was started."""
     if "qtbot" not in request.fixturenames:
         yield
         return
+    import traceback
+
     from PySide6.QtCore import QTimer
 
     qtbot = request.getfixturevalue("qtbot")  # set up first, so torn down after this
-    started: list[Any] = []
+    started: list[tuple[Any, str]] = []
     original = QTimer.start
 
     def start(self: Any, *args: Any) -> None:
-        started.append(self)
+        caller = traceback.extract_stack(limit=2)[0]
+        started.append((self, f"{caller.filename}:{caller.lineno} in {caller.name}"))
         original(self, *args)
 
     before = set(threading.enumerate())
@@ -110,13 +134,18 @@ def _no_leaks_with_qtbot(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         QTimer.start = original  # type: ignore[method-assign]
     qtbot.wait(50)  # let closed widgets finish their events
-    left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not left, f"threads left running: {left}"
+    left = _left_running(before, 2.0)
+    for t in left:
+        if hasattr(t, "request_stop"):
+            t.request_stop()
+    assert not left, f"threads left running: {_named(left)}"
     active = []
-    for timer in started:
+    for timer, where in started:
         try:
             if timer.isActive():
-                active.append(timer.objectName() or repr(timer.parent()))
+                active.append(
+                    f"{timer.objectName() or type(timer.parent()).__name__} (started at {where})"
+                )
         except RuntimeError:  # its C++ object was deleted with its parent: stopped
             continue
     assert not active, f"timers left running: {active}"

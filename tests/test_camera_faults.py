@@ -18,6 +18,7 @@ from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.errors import SourceError
 from micro_app.core.session import LiveSession, SessionState
 from micro_app.core.sources import StreamCamera, open_source
+from micro_app.status_text import status_line
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +99,7 @@ def test_a_lost_network_camera_is_reported_and_comes_back_ten_times() -> None:
         for k in range(10):
             server.stop()
             wait_for(lambda: session.state is SessionState.RECONNECTING)
-            assert session.status().line().count("reconnecting") == 1
+            assert status_line(session.status()).count("reconnecting") == 1
             time.sleep(0.3)
             server.start()
             seq = seq_of(session.latest_frame())

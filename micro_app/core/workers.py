@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger("micro_app")
@@ -39,9 +40,12 @@ class _Entry:
     where: str
 
 
-def started_at(skip: int = 2) -> str:
-    """Where the caller's caller is in the code: ``file:line in function``."""
-    frame = traceback.extract_stack(limit=skip + 1)[0]
+def started_at() -> str:
+    """Where the code that asked for this thread is: the innermost caller outside the core
+    (the window, a command, a test), as ``file:line in function``."""
+    stack = traceback.extract_stack()[:-1]
+    core = str(Path(__file__).parent)
+    frame = next((f for f in reversed(stack) if not f.filename.startswith(core)), stack[-1])
     return f"{frame.filename}:{frame.lineno} in {frame.name}"
 
 
@@ -52,7 +56,8 @@ class Workers:
 
     def start(self, kind: str, thread: Stoppable) -> Stoppable:
         """Start ``thread`` and keep it until it has ended."""
-        entry = _Entry(kind, thread, started_at(2))
+        entry = _Entry(kind, thread, started_at())
+        thread.started_at = entry.where  # type: ignore[attr-defined]  # for leak reports
         with self._lock:
             self._entries = [e for e in self._entries if e.thread.is_alive()]
             self._entries.append(entry)

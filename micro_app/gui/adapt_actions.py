@@ -24,6 +24,7 @@ from micro_app.core.frame import Frame
 from micro_app.core.models.card import ModelCard
 from micro_app.core.models.package import ModelPackage, default_model_dir
 from micro_app.core.session import LiveSession
+from micro_app.gui.adapt_dialog import AdaptDialog
 from micro_app.gui.calibrate_scope_dialog import CalibrateScopeDialog
 from micro_app.gui.reviewed_cells import remember
 from micro_app.gui.setup_dialog import SetupDialog
@@ -88,6 +89,11 @@ class AdaptActions(QObject):
 
     def _open(self, dialog: QDialog) -> QDialog:
         self.dialog = dialog
+        if isinstance(dialog, AdaptDialog):  # its job's failure: the one relay too
+            title = dialog.windowTitle()
+            dialog.task.failed.connect(
+                lambda message: self.session.report_error(title, MicroAppError(message))
+            )
         dialog.use_model.connect(self.host.load_model)  # type: ignore[attr-defined]
         dialog.finished.connect(lambda _: self.host.refresh_count())
         dialog.open()

@@ -114,11 +114,13 @@ class WindowRun:
     qt: Any  # QtSession
     lister: CameraLister
     wanted: str  # the source asked for or saved ("auto", "camera:1", a path, a URL)
+    unhook: Callable[[], None]  # puts back the exception hooks the window installed
 
     def close(self) -> None:
         """Close the window (stops the session) and wait for the camera list."""
         self.window.close()
         self.lister.join()
+        self.unhook()
 
 
 def open_window(
@@ -133,7 +135,13 @@ def open_window(
     from micro_app.core.engine import Engine, EngineParams
     from micro_app.core.errors import MicroAppError
     from micro_app.core.paths import default_snapshot_dir
-    from micro_app.core.session import FolderSink, LiveSession, SessionState, SlideCounter
+    from micro_app.core.session import (
+        FolderSink,
+        LiveSession,
+        SessionState,
+        SlideCounter,
+        install_hooks,
+    )
     from micro_app.core.settings import config_dir, load_settings
     from micro_app.core.sources import open_source
     from micro_app.gui.main_window import MainWindow
@@ -236,6 +244,8 @@ def open_window(
             load(*choose_model(None, settings, session.status().source))
 
     window.show()
+    # an exception nobody caught (a Qt slot, any thread): the banner and the log, once
+    unhook = install_hooks(session.report_error)
     qt.start()
     if problem is not None:
         window.show_error(problem)
@@ -243,7 +253,7 @@ def open_window(
         load(*choose_model(model, settings, frames.name if frames is not None else None))
     lister = CameraLister(listed, list_cameras)
     lister.start()
-    return WindowRun(app, window, qt, lister, wanted)
+    return WindowRun(app, window, qt, lister, wanted, unhook)
 
 
 def run_window(
@@ -276,6 +286,7 @@ def run_window(
         return 2
     finally:
         run.lister.join()  # at most the OS's 10 s answer time, only if closed at once
+        run.unhook()
 
 
 def _save_screenshot(window: Any, path: Path) -> None:

@@ -2,8 +2,9 @@
 
 The job is a plain function ``job(progress, cancel) -> result`` from the core; it never
 touches a widget. Progress, the result and errors cross to the GUI thread as queued
-signals. ``stop()`` asks the job to cancel (a job that can stop raises ``Cancelled``; one that
-cannot just finishes) and joins the thread; dialogs call it on close.
+signals; a failure is also relayed to the window's banner by whoever opens the dialog.
+``stop()`` asks the job to cancel (a job that can stop raises ``Cancelled``) and waits a
+few seconds at most; dialogs call it on close.
 """
 
 from __future__ import annotations
@@ -64,7 +65,14 @@ class BackgroundTask(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
-    def stop(self, timeout: float = 120.0) -> None:
+    def stop(self, wait: float = 5.0) -> None:
+        """Ask the job to stop and wait up to ``wait`` s: calibration and teaching stop at
+        their next step; a step that cannot be cut (writing a package) ends on its own
+        after the dialog has closed, and is logged, not waited for."""
         self._cancel.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(wait)
+            if self._thread.is_alive():
+                log.info(
+                    "%s is finishing its current step after the dialog closed", self._thread.name
+                )

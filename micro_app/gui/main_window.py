@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,23 +29,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from micro_app import LAUNCHED, __version__
+from micro_app import LAUNCHED
 from micro_app.adapt.labelled import LabelledStore
 from micro_app.adapt.library import library_dir
 from micro_app.adapt.setup import microscope_key
 from micro_app.core.appearance import UnlikeMonitor
 from micro_app.core.atomic import atomic_write_json
 from micro_app.core.errors import MicroAppError
-from micro_app.core.export import SnapshotPaths
 from micro_app.core.session import (
     ErrorEvent,
     LiveUpdate,
     ModelState,
-    SavedSnapshot,
     SessionStatus,
-    SlideReport,
 )
 from micro_app.core.settings import AppSettings, save_settings
+from micro_app.gui.about import about_html
 from micro_app.gui.adapt_actions import AdaptActions
 from micro_app.gui.banner import ErrorBanner, UnlikeNote
 from micro_app.gui.controls import ControlsPanel
@@ -57,13 +54,13 @@ from micro_app.gui.qt_session import QtSession
 from micro_app.gui.results_panel import ResultsPanel
 from micro_app.gui.review import CellReview
 from micro_app.gui.settings_actions import SettingsActions
-from micro_app.resources import resource
+from micro_app.gui.slide_actions import SlideActions
 from micro_app.status_text import model_text, status_line
 
 log = logging.getLogger("micro_app")
 
 
-class MainWindow(QMainWindow, SettingsActions):
+class MainWindow(QMainWindow, SettingsActions, SlideActions):
     def __init__(
         self,
         settings: AppSettings,
@@ -248,39 +245,6 @@ class MainWindow(QMainWindow, SettingsActions):
     def say(self, message: str, ms: int = 4000) -> None:
         self.statusBar().showMessage(message, ms)
 
-    # -- snapshots and the slide ------------------------------------------------------------
-    def snapshot(self) -> Future[SnapshotPaths | None] | None:
-        """Ask for a snapshot; it is written on the session's snapshot thread and added to
-        the gallery when saved (``_on_saved``)."""
-        future = self.session.snapshot()
-        if future is None and self.review.update is None:
-            self.say("No classified frame yet", 3000)
-        return future
-
-    def _on_saved(self, saved: SavedSnapshot) -> None:
-        self.gallery.add(saved.thumbnail, saved.paths.annotated)
-        self.say(f"saved {saved.paths.sidecar.name}")
-
-    def finish_slide(self) -> Future[dict[str, Path] | None]:
-        """Ask for the slide report; written after the snapshots asked for before."""
-        self.say("writing the slide report…", 8000)
-        return self.session.finish_slide(self.snapshot_dir, self.settings.to_dict())
-
-    def _on_finished(self, report: SlideReport) -> None:
-        self.say(f"slide report: {report.files['report']}", 8000)
-
-    def new_slide(self) -> None:
-        self.session.new_slide()
-        self.refresh_count()
-
-    def refresh_count(self) -> None:
-        self.results.show_count(self.session.count_status())
-
-    def _target_changed(self, target: int) -> None:
-        self.settings = replace(self.settings, differential_target=target)
-        self.session.set_target(target)
-        self.refresh_count()
-
     # -- model ------------------------------------------------------------------------------
     def choose_model(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a model package folder")
@@ -307,6 +271,7 @@ class MainWindow(QMainWindow, SettingsActions):
             self.input_note.hide()
             self._model_view()
             self.say(model_text(status))
+        self._source_verdict(status)
         self._update_status()
 
     def microscope_key(self) -> str:
@@ -365,22 +330,7 @@ class MainWindow(QMainWindow, SettingsActions):
         }
 
     def about(self) -> None:
-        """The About box (``resources/about.html``), with the model in use and its data."""
-        info = self.session.model_info()
-        model = f"{info.name} {info.version} ({info.device})" if info.name else "none"
-        credits = "no model"
-        if info.name:
-            data = info.training_data
-            credits = f"{data.get('name', '?')} ({data.get('licence', '?')})"
-            also = data.get("also_trained_on")
-            if isinstance(also, dict):
-                credits += f"; also {also.get('name', '?')} ({also.get('licence', '?')})"
-        try:
-            text = resource("about.html").read_text(encoding="utf-8")
-        except (OSError, MicroAppError) as exc:
-            text = f"<h3>micro_app {{version}}</h3><p>{exc}</p>"
-        html = text.format(version=__version__, model=model, credits=credits)
-        QMessageBox.about(self, "About micro_app", html)
+        QMessageBox.about(self, "About micro_app", about_html(self.session.model_info()))
 
     def closeEvent(self, event: Any) -> None:
         if self.adapt.dialog is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
+from micro_app.core.session import SessionState, SessionStatus
 from micro_app.core.sources import open_source
 from micro_app.gui.calibration_dialog import CalibrationDialog
 
@@ -29,6 +30,8 @@ class SettingsActions:
     controls: ControlsPanel
     review: CellReview
     _props_shown: bool
+    # the source chosen last (spec, its name, the saved one before it), until it fails
+    _pending_source: tuple[str, str, str] | None = None
 
     def say(self, message: str, ms: int = 4000) -> None:
         raise NotImplementedError
@@ -107,7 +110,7 @@ class SettingsActions:
         except Exception as exc:  # a source that cannot be built: one line, keep the old one
             self.session.report_error("source", exc)
             return
-        self.settings = replace(self.settings, source=spec)
+        self._pending_source = (spec, source.name, self.settings.source)
         self._props_shown = False
         self.session.set_source(source)
         self.switch_for_microscope()
@@ -118,6 +121,19 @@ class SettingsActions:
             if combo.itemData(i) not in ("open", "url")
         ]
         self.controls.set_sources(entries, spec)
+
+    def _source_verdict(self, status: SessionStatus) -> None:
+        """A source the user chose is saved for the next start once it runs, and forgotten
+        again if it fails (a file that opens but cannot be read): a source that failed is
+        not reopened on every start."""
+        pending = self._pending_source
+        if pending is None or status.source != pending[1]:
+            return
+        if status.state is SessionState.RUNNING:
+            self.settings = replace(self.settings, source=pending[0])
+        elif status.state is SessionState.FAILED:
+            self.settings = replace(self.settings, source=pending[2])
+            self._pending_source = None
 
     def _choose_resolution(self, w: int, h: int) -> None:
         self.session.request_property("width", float(w))

@@ -4,12 +4,10 @@ listen to its events, read what it offers (status, model info, the count, a coun
 the newest frame and update with their sequence numbers) and ask it for things. They
 never reach into its threads or its parts.
 
-Its parts, one job each:
-- this class: the run's life (start, stop, the source), its state and status;
-- ``ModelSlot``: the one ordered path for every engine and model change;
-- ``SnapshotService``: snapshots and the slide report, written on their own thread;
-- ``SlideCounter``: the differential count; ``ErrorRelay``: every error, one place;
-- ``Workers``: one shutdown policy for the threads (capture, inference, jobs, snapshots).
+Its parts, one job each: this class (the run's life, state and status), ``SourceSlot``
+(the source and its capture thread), ``ModelSlot`` (the one ordered path for every engine
+and model change), ``SnapshotService`` (writing, on its own thread), ``SlideCounter`` (the
+count), ``ErrorRelay`` (every error, one place), ``Workers`` (one shutdown policy).
 
 Threads, newest frame wins: capture (owns the source; frames into a one-slot mailbox) ->
 inference (the newest frame through the engine; counted; ``result_ready``) -> the window
@@ -19,12 +17,11 @@ polls the newest update. Loads run on the jobs thread, writing on the snapshot t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from micro_app.core.capture import RETRY_DELAYS, CaptureThread, EndReason
+from micro_app.core.capture import RETRY_DELAYS, EndReason
 from micro_app.core.engine import Engine
 from micro_app.core.errors import MicroAppError
 from micro_app.core.export import SnapshotPaths
@@ -42,6 +39,7 @@ from micro_app.core.session.model_slot import ModelSlot
 from micro_app.core.session.relay import ErrorRelay
 from micro_app.core.session.sinks import SnapshotSink
 from micro_app.core.session.snapshots import SnapshotService
+from micro_app.core.session.source_slot import SourceSlot
 from micro_app.core.session.state import (
     ErrorEvent,
     LiveUpdate,
@@ -67,18 +65,25 @@ class LiveSession:
     ) -> None:
         self.events = SessionEvents()
         self._relay = ErrorRelay(self.events.error.emit)
-        self._retry_delays = retry_delays  # between tries to reopen a lost camera
         self._counter = counter or SlideCounter(threshold=engine.threshold)
         self._sinks = list(sinks or [])
-        self._source = source
         self._lock = threading.Lock()
         self._state = SessionState.IDLE
         self._reason = ""
         self._frames: Mailbox[Frame] = Mailbox()
         self._updates: Mailbox[LiveUpdate] = Mailbox()
         self._workers = Workers()
-        self._capture: CaptureThread | None = None
-        self._last_capture: CaptureThread | None = None
+        self._source = SourceSlot(
+            source,
+            self._frames,
+            self._workers,
+            on_error=lambda exc: self.report_error("capture", exc),
+            on_opened=lambda: self._set_state(SessionState.RUNNING),
+            on_frame=self.events.frame_ready.emit,
+            on_finished=self._capture_finished,
+            on_reconnecting=lambda: self._set_state(SessionState.RECONNECTING),
+            retry_delays=retry_delays,
+        )
         self._inference: InferenceThread | None = None
         self._jobs: JobsThread | None = None
         self._snapshots = self._snapshot_service()
@@ -120,15 +125,16 @@ class LiveSession:
         self._workers.start("jobs", self._jobs)
         self._snapshots = self._snapshot_service()
         self._workers.start("snapshots", self._snapshots)
-        if self._source is not None:
-            self._start_capture()
+        if self._source.source is not None:
+            self._set_state(SessionState.STARTING)
+            self._source.start()
 
     def stop(self, wait: float = 5.0) -> list[str]:
         """Stop every thread, waiting up to ``wait`` s for all of them together (0: return
         at once). Returns the threads still stopping; none of them is forgotten, and the
         session can be started again."""
         self._stopping = True
-        self._capture = None
+        self._source.release()
         left = self._workers.stop_all(wait)
         self._inference, self._jobs = None, None
         self._set_state(SessionState.ENDED)
@@ -137,44 +143,14 @@ class LiveSession:
     def set_source(self, source: FrameSource) -> None:
         """Replace the source (another camera, a recording) without waiting for the old one
         to close; the slide count goes on."""
-        old, self._capture = self._capture, None
-        if old is not None:
-            old.request_stop()  # it ends on its own; its callbacks no longer count
-        self._source = source
+        running = self._inference is not None
+        if running:
+            self._set_state(SessionState.STARTING)
+        self._source.replace(source, running)
         self._slot.change(source_um_per_px=known_scale(source))
-        if self._inference is not None:
-            self._start_capture()
 
-    def _start_capture(self) -> None:
-        assert self._source is not None
-        self._set_state(SessionState.STARTING)
-        capture = CaptureThread(
-            self._source,
-            self._frames,
-            on_error=self._current(lambda exc: self.report_error("capture", exc)),
-            on_opened=self._current(lambda: self._set_state(SessionState.RUNNING)),
-            on_frame=self._current(self.events.frame_ready.emit),
-            on_finished=self._current(self._capture_finished),
-            on_reconnecting=self._current(lambda: self._set_state(SessionState.RECONNECTING)),
-            retry_delays=self._retry_delays,
-        )
-        self._capture = self._last_capture = capture
-        self._workers.start("capture", capture)
-
-    def _current(self, callback: Callable[..., object]) -> Callable[..., None]:
-        """``callback`` as long as it comes from the current capture thread: an old one,
-        being replaced or stopped, changes nothing of this run."""
-
-        def call(*args: Any) -> None:
-            if threading.current_thread() is self._capture:
-                callback(*args)
-
-        return call
-
-    def _capture_finished(self, reason: EndReason) -> None:
-        capture = self._capture
+    def _capture_finished(self, reason: EndReason, error: Exception | None) -> None:
         if reason is EndReason.ERROR:
-            error = capture.error if capture is not None else None
             self._set_state(SessionState.FAILED, str(error or "the source failed"))
         elif not self._stopping and reason is EndReason.END_OF_STREAM:
             self._set_state(SessionState.ENDED)
@@ -205,12 +181,8 @@ class LiveSession:
         return self._relay.report(where, exc)
 
     def note(self, message: str) -> None:
-        """A one-line notice from a worker that is not a failure (a GPU that failed and the
-        device that took over): an ``error`` event from ``runtime``, so it is shown."""
+        """A notice that is not a failure (a GPU failed, the CPU took over), shown as one."""
         self.report_error("runtime", MicroAppError(message))
-
-    def errors(self) -> list[ErrorEvent]:
-        return self._relay.events
 
     def _set_state(self, state: SessionState, reason: str = "") -> None:
         with self._lock:
@@ -282,10 +254,10 @@ class LiveSession:
     # -- status ----------------------------------------------------------------------------
     def status(self) -> SessionStatus:
         """A frozen snapshot; reads no device (the capture thread keeps the source's info)."""
-        capture, inference = self._capture or self._last_capture, self._inference
+        inference = self._inference
         update = self.latest_update()
         frame = self._frames.latest()
-        info = capture.info_snapshot() if capture is not None else {}
+        info, camera_fps, frames = self._source.figures()
         if frame is not None:
             resolution: tuple[int, int] | None = (frame[1].width, frame[1].height)
         elif info.get("width") and info.get("height"):
@@ -302,25 +274,23 @@ class LiveSession:
                 model_folder=model.folder,
                 backend=model.backend,
                 device=model.device,
-                source=self._source.name if self._source is not None else "no source",
+                source=self._source.name,
                 resolution=resolution,
-                camera_fps=capture.fps if capture is self._capture and capture else 0.0,
+                camera_fps=camera_fps,
                 inference_fps=inference.fps if inference is not None else 0.0,
                 latency_ms=update[1].result.latency_ms if update is not None else 0.0,
                 classified=inference.processed if inference is not None else 0,
-                frames=capture.frames if capture is not None else 0,
+                frames=frames,
                 errors=self._relay.total,
                 reason=self._reason,
                 source_info=info,
             )
 
     def properties(self) -> dict[str, Any]:
-        capture = self._capture
-        return capture.properties_snapshot() if capture is not None else {}
+        return self._source.properties()
 
     def request_property(self, name: str, value: float) -> None:
-        if self._capture is not None:
-            self._capture.request_property(name, value)
+        self._source.request_property(name, value)
 
     def latest_frame(self) -> tuple[int, Frame] | None:
         """The newest camera frame with its sequence number (it only grows in a session)."""
@@ -366,9 +336,7 @@ class LiveSession:
             update = latest[1] if latest is not None else None
         if update is None or not self._sinks:
             return None
-        capture = self._capture
-        info = capture.info_snapshot() if capture is not None else {}
-        return self._snapshots.snapshot(update, info, extra)
+        return self._snapshots.snapshot(update, self._source.info(), extra)
 
     def finish_slide(
         self, folder: Path, settings: dict[str, Any]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from micro_app.core.errors import MicroAppError
+from micro_app.core.logs import FILE_ONLY
 from micro_app.core.session.state import ErrorEvent
 
 log = logging.getLogger("micro_app")
@@ -41,10 +42,12 @@ class ErrorRelay:
 
     def report(self, where: str, exc: BaseException) -> ErrorEvent:
         message = one_line(where, exc)
+        # the event is how the user is told (banner, terminal line): the log file only here
         if isinstance(exc, MicroAppError):
-            log.warning("%s: %s", where, message)
+            log.warning("%s: %s", where, message, extra=FILE_ONLY)
         else:  # a bug: its traceback goes to the log file
-            log.error("%s failed", where, exc_info=(type(exc), exc, exc.__traceback__))
+            trace = (type(exc), exc, exc.__traceback__)
+            log.error("%s failed", where, exc_info=trace, extra=FILE_ONLY)
         with self._lock:
             n = self._counts.pop(message, 0) + 1
             self._counts[message] = n
