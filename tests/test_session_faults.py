@@ -300,3 +300,47 @@ def test_workers_list_where_a_straggler_was_started() -> None:
     assert workers.alive("stubborn")
     stop.set()
     assert workers.stop_all(5) == []
+
+
+def test_calibration_stops_when_cancelled_and_writes_nothing(
+    tmp_path: Path, tiny_package: Path
+) -> None:
+    """Before: the calibration job ignored the dialog's cancel and ran to the end."""
+    import numpy as np
+
+    from micro_app.adapt.library import Cancelled
+    from micro_app.adapt.microscope import calibrate
+    from micro_app.core.models import load_package
+
+    cancel = threading.Event()
+    cancel.set()
+    crops = np.zeros((4, 32, 32, 3), np.uint8)
+    with pytest.raises(Cancelled):
+        calibrate(
+            load_package(tiny_package),
+            crops,
+            tmp_path / "out",
+            n_images=1,
+            min_cells=1,
+            cancel=cancel,
+        )
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_jobs_queue_is_bounded_and_says_so() -> None:
+    from micro_app.core.session.jobs import QUEUE_SIZE, JobsThread
+
+    reported: list[str] = []
+    jobs = JobsThread(lambda where, exc: reported.append(str(exc)))
+    release = threading.Event()
+    jobs.start()
+    try:
+        jobs.put(lambda: release.wait(10) and None)
+        time.sleep(0.3)  # the first job is running: the queue fills behind it
+        for _ in range(QUEUE_SIZE + 3):
+            jobs.put(lambda: None)
+        assert reported and all("too many jobs" in r for r in reported)
+    finally:
+        release.set()
+        jobs.request_stop()
+        jobs.join(5)

@@ -76,3 +76,22 @@ def test_a_background_job_that_fails_reaches_the_banner(
     assert window.session.status().errors >= 1
     dialog.done(0)
     close_window(window)
+
+
+def test_a_folder_of_broken_files_in_the_set_up_is_one_line_each(
+    qtbot, tmp_path: Path, tiny_package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a file that could not be read raised inside the Qt slot, with no message."""
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "fields"
+    folder.mkdir()
+    (folder / "field_1.png").write_bytes(b"not a png")
+    window = make_window(qtbot, tmp_path, "demo", tiny_package)
+    dialog = window.adapt.setup()
+    assert dialog is not None
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    dialog._choose_folder()  # type: ignore[attr-defined]
+    assert "skipped field_1.png" in dialog.report.toPlainText()  # type: ignore[attr-defined]
+    dialog.done(0)
+    close_window(window)

@@ -46,7 +46,7 @@ def differential_lines(status: CountStatus, classes: tuple[str, ...] = ()) -> li
         pct = status.percentages.get(label, 0.0)
         note = f"  ({p} provisional)" if p else ""
         lines.append(f"  {SHOWN.get(label, label):<18}{n:>5}  {pct:5.1f} %{note}")
-    extra = [status.provisional_line()] if status.n_provisional else []
+    extra = [status.provisional_line("micro-app adapt")] if status.n_provisional else []
     lines += [f"  warning: {w}" for w in status.warnings + extra if w]
     return lines
 

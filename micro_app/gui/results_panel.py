@@ -144,7 +144,7 @@ class ResultsPanel(QWidget):
             pct = status.percentages.get(label, 0.0)
             self.table.setItem(r, 2, QTableWidgetItem(f"{pct:.1f}"))
         lines = status.warnings + (
-            [status.provisional_line() or ""] if status.n_provisional else []
+            [status.provisional_line("Model menu") or ""] if status.n_provisional else []
         )
         text = "\n".join(lines)
         if status.done:
