@@ -20,9 +20,9 @@ from micro_app.core.sources import (
     FileSource,
     FrameSource,
     OpenCVCamera,
+    camera_list,
     list_cameras,
     open_source,
-    opencv_camera,
 )
 
 # ---------------------------------------------------------------------- helpers
@@ -310,14 +310,14 @@ def test_list_cameras_falls_back_to_probing(monkeypatch: pytest.MonkeyPatch) -> 
     def fail() -> list[str]:
         raise subprocess.TimeoutExpired("powershell", 10)
 
-    monkeypatch.setattr(opencv_camera, "_windows_names", fail)
+    monkeypatch.setattr(camera_list, "_windows_names", fail)
     probed: list[int] = []
 
     def probe(count: int, api: int) -> list[CameraInfo]:
         probed.append(count)
         return []
 
-    monkeypatch.setattr(opencv_camera, "_probe_indices", probe)
+    monkeypatch.setattr(camera_list, "_probe_indices", probe)
     assert list_cameras(max_probe=3, platform="win32") == []
     assert probed == [3]
 
@@ -327,5 +327,5 @@ def test_linux_names_from_sysfs(tmp_path: Path) -> None:
         (tmp_path / node).mkdir()
         (tmp_path / node / "index").write_text(f"{index}\n")
         (tmp_path / node / "name").write_text(f"{name}\n")
-    assert opencv_camera._linux_cameras(tmp_path) == [(0, "USB Microscope")]
-    assert opencv_camera._linux_cameras(tmp_path / "absent") is None
+    assert camera_list._linux_cameras(tmp_path) == [(0, "USB Microscope")]
+    assert camera_list._linux_cameras(tmp_path / "absent") is None

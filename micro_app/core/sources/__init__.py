@@ -35,9 +35,10 @@ from micro_app.core.sources.base import (
     PropertyInfo,
     SourceInfo,
 )
+from micro_app.core.sources.camera_list import CameraInfo, list_cameras
 from micro_app.core.sources.demo import WBC_KINDS, DemoSource, Stage, load_stage
 from micro_app.core.sources.file_source import FileSource
-from micro_app.core.sources.opencv_camera import CameraInfo, OpenCVCamera, list_cameras
+from micro_app.core.sources.opencv_camera import OpenCVCamera
 from micro_app.core.sources.stream import StreamCamera, is_stream_url
 
 __all__ = [
