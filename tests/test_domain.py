@@ -216,5 +216,10 @@ def test_slide_counts_cells_unlike_training_and_warns(tiny_package: Path) -> Non
         )
     st = session.status()
     assert st.total == 3
-    assert any("unlike the model's training images" in w for w in st.warnings)
+    # said once, by the provisional line (its figure is the count's), not again as a warning
+    line = st.provisional_line()
+    assert line is not None and "3 of 3 cells are provisional" in line
+    assert "unlike the model's training images" in line
+    assert not any("unlike" in w for w in st.warnings)
+    assert st.shown_share("neutrophil") is None  # provisional cells only: no percentage
     assert "unlike_training" in cells_csv(session).splitlines()[0]

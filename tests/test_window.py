@@ -281,14 +281,15 @@ def test_no_display_says_so_in_one_line(tmp_path: Path) -> None:
 
 
 def test_the_unlike_note_reads_as_sentences(qtbot) -> None:  # type: ignore[no-untyped-def]
-    from micro_app.core.appearance import unlike_message
+    from micro_app.core.slide import CountStatus
     from micro_app.gui.banner import UnlikeNote
 
     note = UnlikeNote()
     qtbot.addWidget(note)
-    note.show_note(unlike_message(0.94))
-    assert "adapt the model to this microscope. Cells are shown and counted as provisional" in (
-        note.text()
-    )
+    note.show()
+    counted = CountStatus({"neutrophil": 3}, 3, 100, {}, provisional={"neutrophil": 2})
+    note.show_count(True, counted)
+    assert "2 of 3 cells are provisional" in note.text()
+    assert note.text().endswith("review them. On the view they carry a '?'.")
     note.show_note("Check the stain.")
-    assert note.text().startswith("Check the stain. Cells are shown")
+    assert note.text().startswith("Check the stain. On the view")

@@ -1,4 +1,7 @@
-"""``micro-app classify``: images, folders and videos -> sidecars, annotated PNGs, summary.csv.
+"""``micro-app classify``: images, folders and videos -> sidecars, annotated PNGs, summary.csv,
+and the slide's differential, counted as ``micro-app live`` and the window count it: every
+image is a still field fed to the same ``SlideSession`` (``core.slide``), so the three give
+the same counts, shares, provisional and unidentified cells for the same images.
 
 Each input that cannot be read is one line and the others go on; inputs that all do not
 exist are one line and nothing is written. Ctrl-C keeps what was done: the summary of the
@@ -24,6 +27,7 @@ from micro_app.core.atomic import atomic_write_bytes, atomic_write_json
 from micro_app.core.engine import Engine
 from micro_app.core.errors import InputError, MicroAppError
 from micro_app.core.export import build_sidecar, encode_png
+from micro_app.core.frame import SlidePosition
 from micro_app.core.imageio import (
     expand_inputs,
     is_video,
@@ -34,6 +38,8 @@ from micro_app.core.imageio import (
 from micro_app.core.logs import FILE_ONLY
 from micro_app.core.overlay import draw_overlay
 from micro_app.core.results import FrameResult
+from micro_app.core.slide import CountStatus, SlideSession
+from micro_app.status_text import differential_lines
 
 log = logging.getLogger("micro_app")
 
@@ -48,6 +54,11 @@ class BatchReport:
     n_inputs: int = 0  # files to classify, folders expanded
     n_done: int = 0  # of those, finished (written or failed)
     interrupted: bool = False  # Ctrl-C: the summary has the inputs done so far
+    slide: SlideSession = field(default_factory=SlideSession)  # the differential of them all
+
+    @property
+    def count(self) -> CountStatus:
+        return self.slide.status()
 
     @property
     def ok(self) -> bool:
@@ -105,16 +116,22 @@ def classify_paths(
     video_every_s: float = 1.0,
     on_error: Callable[[Path, str], None] | None = None,
     on_done: Callable[[Path, FrameResult], None] | None = None,
+    target: int = 100,
+    watch: dict[str, float] | None = None,
 ) -> BatchReport:
+    """Classify every input; ``report.slide`` counts their cells as the live run does
+    (``target`` and ``watch``: the differential's target and alerts, as in the settings)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = BatchReport()
+    report = BatchReport(slide=SlideSession("", target, engine.threshold, watch))
     rows: list[dict[str, Any]] = []
     taken: set[str] = set()
     classes: tuple[str, ...] = engine.classifier.classes if engine.classifier else ()
 
-    def emit(path: Path, stem: str, frame_index: int | None, image: np.ndarray) -> None:
-        result = engine.process(image, seq=frame_index or 0)
+    def emit(
+        path: Path, stem: str, frame_index: int | None, image: np.ndarray, where: SlidePosition
+    ) -> None:
+        result = engine.process(image, seq=frame_index or 0, still=True)
         new: list[dict[str, Any]] = []  # into the summary once this image's files are written
         stem = _unique_stem(stem, taken)
         files = {"input": str(path), "annotated": f"{stem}_annotated.png"}
@@ -146,6 +163,7 @@ def classify_paths(
                 row[f"p_{c}"] = f"{cell.probabilities.get(c, 0.0):.6f}"
             new.append(row)
         rows.extend(new)
+        report.slide.add_result(result, image, where)
         report.n_cells += len(result.cells)
         report.n_unlike += result.unlike_training
         if on_done:
@@ -171,21 +189,27 @@ def classify_paths(
 
 def classify_one(
     path: Path,
-    emit: Callable[[Path, str, int | None, np.ndarray], None],
+    emit: Callable[[Path, str, int | None, np.ndarray, SlidePosition], None],
     failed: Callable[[Path, str], None],
     video_every_s: float,
     notes: list[str],
 ) -> None:
-    """One input: each frame of a video, each page of a TIFF, or the image."""
+    """One input: each frame of a video, each page of a TIFF, or the image. Each is a still
+    field of the slide; a video's frames show one view, so a cell at the same place in
+    frames close in time (``SlideSession.T_WINDOW``) is counted once."""
     try:
         if is_video(path):
             for index, image in iter_video_frames(path, video_every_s, notes):
-                emit(path, f"{path.stem}_f{index:06d}", index, image)
+                where = SlidePosition(str(path), still=True, t=float(index))
+                emit(path, f"{path.stem}_f{index:06d}", index, image, where)
         elif (pages := tiff_pages(path)) > 1:
             for index in range(pages):  # every page of a multi-page TIFF
-                emit(path, f"{path.stem}_p{index + 1:03d}", index, read_tiff_page(path, index))
+                where = SlidePosition(f"{path}#{index}", still=True)
+                page = read_tiff_page(path, index)
+                emit(path, f"{path.stem}_p{index + 1:03d}", index, page, where)
         else:
-            emit(path, path.stem, None, read_image_rgb(path))
+            where = SlidePosition(str(path), still=True)
+            emit(path, path.stem, None, read_image_rgb(path), where)
     except (MicroAppError, OSError) as exc:
         failed(path, str(exc) if isinstance(exc, MicroAppError) else f"{path}: {exc}")
     except Exception as exc:  # one bad input never costs the others; the log has details
@@ -240,8 +264,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     engine, settings = load_engine(args.model, args.threshold, args.um_per_px, backend=args.backend)
 
     def done(path: Path, result: FrameResult) -> None:
-        print(f"{path}: {len(result.cells)} cells {result.counts()}")
-        if result.input_warning:
+        print(image_line(path, result))
+        if result.input_warning and result.field_result is not None:  # cells: in the count
             print(f"  warning: {result.input_warning}")
 
     report = classify_paths(
@@ -252,6 +276,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         video_every_s=args.video_every,
         on_error=lambda path, msg: say(f"skipped: {msg}"),
         on_done=done,
+        target=settings.differential_target,
+        watch=settings.watch,
     )
     if report.interrupted:
         say(
@@ -265,9 +291,24 @@ def cmd_classify(args: argparse.Namespace) -> int:
     )
     for note in report.notes:
         print(f"warning: {note}")
-    if report.n_unlike:
+    clf = engine.classifier
+    if clf is not None and clf.card.scope == "cell":
+        for line in differential_lines(report.count, clf.classes, "micro-app adapt"):
+            print(line)
+    elif report.n_unlike:  # a field model: no cells counted, each field judged whole
         print(
             f"warning: {report.n_unlike} of {len(report.written)} inputs look unlike the model's "
-            "training images; see 'input_check' in their JSON"
+            "training images (their JSON says which)"
         )
     return 0 if report.ok else 1
+
+
+def image_line(path: Path, result: FrameResult) -> str:
+    """One input's line: its cells by class, and how many of them are provisional."""
+    n = len(result.cells)
+    line = f"{path}: {n} cell{'s' if n != 1 else ''}"
+    counts = result.counts()
+    if counts:
+        line += ": " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    provisional = sum(c.provisional for c in result.cells)
+    return line + (f" ({provisional} provisional)" if provisional else "")

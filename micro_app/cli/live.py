@@ -16,7 +16,6 @@ from typing import Any
 from micro_app.cli.engine import load_engine, say
 from micro_app.cli.parser import INTERRUPTED, source_spec
 from micro_app.core.engine import Engine
-from micro_app.core.results import SHOWN
 from micro_app.core.session import (
     ErrorEvent,
     FolderSink,
@@ -25,30 +24,14 @@ from micro_app.core.session import (
     SlideCounter,
 )
 from micro_app.core.settings import load_settings
-from micro_app.core.slide import CountStatus
 from micro_app.core.sources import FrameSource, list_cameras, open_source
 from micro_app.core.startup import choose_source
-from micro_app.status_text import status_line
+from micro_app.status_text import differential_lines, status_line
 
 Print = Callable[[str], Any]
 LIVE_RATE = 15.0  # frames per second from a demo or a recording; a camera runs at its own
 TICK = 0.1  # how often the command looks at the session (errors, state, Ctrl-C)
 NEVER_STARTED = 2  # the source never sent a picture: a mistake, like a missing file
-
-
-def differential_lines(status: CountStatus, classes: tuple[str, ...] = ()) -> list[str]:
-    """The differential as a small table: every model class (0 when none was counted),
-    then any other label (unidentified, corrections), then the warnings."""
-    rows = list(classes) + sorted(k for k in status.counts if k not in classes)
-    lines = [f"differential: {status.total} cells counted (target {status.target})"]
-    for label in rows:
-        n, p = status.counts.get(label, 0), status.provisional.get(label, 0)
-        pct = status.percentages.get(label, 0.0)
-        note = f"  ({p} provisional)" if p else ""
-        lines.append(f"  {SHOWN.get(label, label):<18}{n:>5}  {pct:5.1f} %{note}")
-    extra = [status.provisional_line("micro-app adapt")] if status.n_provisional else []
-    lines += [f"  warning: {w}" for w in status.warnings + extra if w]
-    return lines
 
 
 def live_source(spec: str) -> FrameSource:
@@ -124,7 +107,8 @@ def run_live(
     tell_errors()
     if never_started:
         return NEVER_STARTED
-    for line in differential_lines(session.count_status(), session.model_info().classes):
+    status, classes = session.count_status(), session.model_info().classes
+    for line in differential_lines(status, classes, "micro-app adapt"):
         print_fn(line)
     if interrupted:
         say_fn("stopped (Ctrl-C): the differential above is what was counted so far")

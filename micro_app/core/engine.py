@@ -126,10 +126,18 @@ class Engine:
         return DEFAULT_THRESHOLD
 
     def process(
-        self, image: np.ndarray, seq: int = 0, timestamp: float | None = None
+        self,
+        image: np.ndarray,
+        seq: int = 0,
+        timestamp: float | None = None,
+        *,
+        still: bool = False,
     ) -> FrameResult:
+        """``still``: the frame is a still field (an image of a folder), so its scale is its
+        own, as ``micro-app classify`` measures it, and it leaves the running median alone:
+        a folder replayed live gives each image the result it gets in ``classify``."""
         t0 = time.perf_counter()
-        loc = self._locate(image)
+        loc = self._locate(image, still)
         cells: list[CellResult] = []
         field_result = None
         clf = self.classifier
@@ -218,9 +226,10 @@ class Engine:
             and (self._appearance.is_unlike(score))
         )
 
-    def _locate(self, image: np.ndarray) -> LocateResult:
+    def _locate(self, image: np.ndarray, still: bool = False) -> LocateResult:
         calibrated = self.params.um_per_px
-        if calibrated is not None or self._scales is None or not self.locate.estimate_scale:
+        fixed = calibrated is not None or still or not self.locate.estimate_scale
+        if fixed or self._scales is None:  # a still field: its own scale, the median untouched
             return locate_cells(image, self.preprocess, self.locate, calibrated)
         # the scale of one slide changes slowly: once the median has enough estimates, every
         # fifth frame adds one (measuring it is a sixth of a busy frame's cost)

@@ -72,7 +72,10 @@ class InferenceThread(threading.Thread):
                 self.skipped += seq - last_seq - 1
             last_seq = seq
             try:
-                result = self._engine().process(frame.image, frame.seq, frame.timestamp)
+                still = frame.position is not None and frame.position.still
+                result = self._engine().process(
+                    frame.image, frame.seq, frame.timestamp, still=still
+                )
                 self._on_result(frame, result)
             except Exception as exc:  # one place reports worker errors: the on_error relay
                 log.exception("inference failed on frame %d", frame.seq)

@@ -64,27 +64,33 @@ def render_report(
     page = _Page()
     page.text(f"micro_app differential - {_ascii(session.name)}", 1.1, bold=True)
     page.text(
-        f"started {session.started}   cells counted {st.total} of target {st.target}", 0.6, GREY
+        f"started {session.started}   cells counted {st.total} of target {st.target}"
+        + (f" ({st.n_provisional} provisional, in no percentage)" if st.n_provisional else ""),
+        0.6,
+        GREY,
     )
     page.gap()
     # counts table with bars
     page.text("Differential count", 0.85, bold=True)
     classes = model_card.get("classes", []) if model_card else []
     for label in sorted(st.counts, key=lambda k: -st.counts[k]):
-        n, pct = st.counts[label], st.percentages[label]
+        n, p = st.counts[label], st.provisional.get(label, 0)
         page.text(f"{_ascii(SHOWN.get(label, label)):<18}", 0.65, advance=False)
-        p = st.provisional.get(label, 0)
+        share = st.shown_share(label)  # none for a row of provisional cells only
+        shown = f"{share:5.1f} %" if share is not None else f"{'-':>5}  "
         note = f"  ({p} provisional)" if p else ""
-        page.text(f"{n:>4}   {pct:5.1f} %{note}", 0.65, x=330, advance=False)
+        page.text(f"{n:>4}   {shown}{note}", 0.65, x=330, advance=False)
         x0, y0 = 520, page.y - 18
-        cv2.rectangle(
-            page.img, (x0, y0), (x0 + int(6 * pct), y0 + 18), class_colour(label, classes), -1
-        )
+        if share:
+            cv2.rectangle(
+                page.img, (x0, y0), (x0 + int(6 * share), y0 + 18), class_colour(label, classes), -1
+            )
         page.y += 34
     if not st.counts:
         page.text("no cells counted", 0.65, GREY)
-    lines = st.warnings + ([st.provisional_line()] if st.provisional_line() else [])
-    for w in lines:
+    for w in [*st.warnings, st.provisional_line()]:
+        if not w:
+            continue
         page.text("WARNING  " + _ascii(w), 0.62, (200, 30, 30))
     corrections = session.corrections()
     page.text(f"{len(corrections)} cell(s) corrected in review", 0.6, GREY)

@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from micro_app.core.appearance import UNLIKE_SHARE, unlike_message
 from micro_app.core.frame import SlidePosition
 from micro_app.core.geometry import Box
 from micro_app.core.results import UNCLASSIFIED, FrameResult
@@ -60,6 +59,9 @@ class SlideCell:
 
 @dataclass
 class CountStatus:
+    """A slide's count. ``percentages`` are shares of the cells whose class stands: a
+    provisional cell is counted (``total``, ``counts``, ``provisional``) but in no share."""
+
     counts: dict[str, int]
     total: int
     target: int
@@ -68,6 +70,7 @@ class CountStatus:
     # per label, the counted cells that looked unlike the model's training images: their
     # class is provisional until the model is set up for this microscope
     provisional: dict[str, int] = field(default_factory=dict)
+    fields: int = 0  # still fields (images of a folder) classified: what the count is from
 
     @property
     def n_provisional(self) -> int:
@@ -82,20 +85,34 @@ class CountStatus:
         how = f" ({where})" if where else ""
         return (
             f"{n} of {self.total} cells are provisional: they look unlike the model's "
-            "training images, so their classes are not to be trusted as they stand; set the "
-            f"model up for this microscope{how} and review them"
+            "training images, so their classes are not to be trusted as they stand and they "
+            f"are in no percentage; set the model up for this microscope{how} and review them"
         )
+
+    def shown_share(self, label: str) -> float | None:
+        """A row's share in % as every front end shows it; None for a row of provisional
+        cells only (no percentage: their class is not to be trusted yet)."""
+        if self.counts.get(label) and label not in self.percentages:
+            return None
+        return self.percentages.get(label, 0.0)
+
+    @property
+    def n_standing(self) -> int:
+        """The counted cells whose class stands: the base of every share."""
+        return self.total - self.n_provisional
 
     @property
     def done(self) -> bool:
         return self.total >= self.target
 
 
-def watch_message(label: str, n: int, total: int, share: float) -> str:
-    """The warning for a watched class above its share of the counted cells."""
+def watch_message(label: str, n: int, total: int, share: float, aside: int = 0) -> str:
+    """The warning for a watched class above its share of the counted cells (``aside``:
+    the provisional cells, in no share)."""
     if label in REFER:
         return f"{n} {label}{'s' if n != 1 else ''} in {total} cells: refer for review"
-    return f"{label}: {100.0 * n / total:.1f}% of {total} cells, above the {share:.0%} alert"
+    cells = f"{total} cells" + (f" ({aside} provisional ones aside)" if aside else "")
+    return f"{label}: {100.0 * n / total:.1f}% of {cells}, above the {share:.0%} alert"
 
 
 class SlideSession:
@@ -119,6 +136,7 @@ class SlideSession:
         # counted cells by slide position: key -> [(x, y, t, radius, cell id)]
         self._places: dict[str, list[tuple[float, float, float | None, float, int]]] = {}
         self._alias: dict[int, int] = {}  # a new track of an already counted cell -> its id
+        self._fields: set[tuple[str, float | None]] = set()  # the still fields classified
         self.started = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
     # -- live updates ----------------------------------------------------------------------
@@ -157,10 +175,13 @@ class SlideSession:
         self, result: FrameResult, image: np.ndarray | None, position: SlidePosition
     ) -> list[int]:
         """A still field (an image of a folder): each cell is what it is the first time it
-        is shown; a cell at a place counted before is that cell."""
+        is shown; a cell at a place counted at an earlier showing is that cell (two cells
+        side by side in one field are two cells, as ``micro-app classify`` counts them)."""
         ids = []
+        self._fields.add((position.key, position.t))
+        earlier = list(self._places.get(position.key, ()))
         for i, c in enumerate(result.cells):
-            known = self._known_place(c.box.center, c.box.width, position)
+            known = self._known_place(c.box.center, c.box.width, position, earlier)
             if known is None:
                 cid = self.tracker.new_id()
                 track = Track(cid, c.box, result.frame_seq, result.frame_seq)
@@ -179,13 +200,20 @@ class SlideSession:
     T_WINDOW = 30.0
 
     def _known_place(
-        self, centre: tuple[float, float], width: float, position: SlidePosition | None
+        self,
+        centre: tuple[float, float],
+        width: float,
+        position: SlidePosition | None,
+        places: list[tuple[float, float, float | None, float, int]] | None = None,
     ) -> int | None:
-        """The counted cell at this slide position, if one was counted there."""
+        """The counted cell at this slide position, if one was counted there (among
+        ``places``, default all of this key's)."""
         if position is None:
             return None
         x, y = position.to_slide(*centre)
-        for px, py, pt, radius, cell_id in self._places.get(position.key, ()):
+        if places is None:
+            places = self._places.get(position.key, [])
+        for px, py, pt, radius, cell_id in places:
             if pt is not None and position.t is not None and abs(pt - position.t) > self.T_WINDOW:
                 continue
             dx, dy = abs(x - px), abs(y - py)
@@ -249,20 +277,27 @@ class SlideSession:
 
     # -- counts ----------------------------------------------------------------------------
     def status(self) -> CountStatus:
+        """The count. A provisional cell (unlike the training images, not reviewed) is
+        counted but in no share: the percentages, and the alerts on them, are of the cells
+        whose class stands; a blast is referred however it looked. Cells unlike the
+        training images are said once, by ``CountStatus.provisional_line``."""
         counts: dict[str, int] = {}
-        for c in self.cells.values():
-            counts[c.label] = counts.get(c.label, 0) + 1
-        total = sum(counts.values())
-        pct = {k: 100.0 * v / total for k, v in counts.items()} if total else {}
-        warnings = []
-        for label, share in self.watch.items():
-            if total and counts.get(label, 0) / total > share:
-                warnings.append(watch_message(label, counts[label], total, share))
-        unlike = sum(c.unlike_training for c in self.cells.values())
-        if total and unlike / total > UNLIKE_SHARE:
-            warnings.append(unlike_message(unlike / total))
         provisional: dict[str, int] = {}
         for c in self.cells.values():
+            counts[c.label] = counts.get(c.label, 0) + 1
             if c.unlike_training and not c.corrected:  # a reviewer's class is not provisional
                 provisional[c.label] = provisional.get(c.label, 0) + 1
-        return CountStatus(counts, total, self.target, pct, warnings, provisional)
+        total = sum(counts.values())
+        standing = {k: v - provisional.get(k, 0) for k, v in counts.items()}
+        base = sum(standing.values())
+        pct = {k: 100.0 * v / base for k, v in standing.items() if v}
+        warnings = []
+        for label, share in self.watch.items():
+            if label in REFER:
+                if total and counts.get(label, 0) / total > share:
+                    warnings.append(watch_message(label, counts[label], total, share))
+            elif base and standing.get(label, 0) / base > share:
+                aside = total - base
+                warnings.append(watch_message(label, standing[label], base, share, aside))
+        fields = len(self._fields)
+        return CountStatus(counts, total, self.target, pct, warnings, provisional, fields)

@@ -65,7 +65,10 @@ def slide_record(slide: SlideSession) -> dict[str, Any]:
         "counts": st.counts,
         "total": st.total,
         "percentages": {k: round(v, 2) for k, v in st.percentages.items()},
-        "warnings": st.warnings,
+        # per label, the counted cells unlike the model's training images: their class is
+        # provisional and they are in no percentage
+        "provisional": st.provisional,
+        "warnings": [*st.warnings, *filter(None, [st.provisional_line()])],
         "corrections": {str(k): v for k, v in slide.corrections().items()},
         "snapshots": [str(p) for p in slide.snapshots],
     }

@@ -7,6 +7,8 @@ import time
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
+from micro_app.core.slide import CountStatus
+
 
 class ErrorBanner(QWidget):
     def __init__(self) -> None:
@@ -37,9 +39,17 @@ class ErrorBanner(QWidget):
         return self.label.text()
 
 
+IN_VIEW = (
+    "The cells in view look unlike the model's training images (stain, camera, lamp or "
+    "magnification differ): their classes are provisional until the model is set up for "
+    "this microscope"
+)
+
+
 class UnlikeNote(QWidget):
     """The calm amber line shown while the cells look unlike the model's training images,
-    with the way out: set the model up for this microscope."""
+    with the way out: set the model up for this microscope. The one place the window says
+    it, with the count's own figure (the one ``micro-app live`` and the report print)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,15 +66,24 @@ class UnlikeNote(QWidget):
         row.addWidget(self.setup_button)
         self.hide()
 
+    def show_count(self, in_view: bool, status: CountStatus) -> None:
+        """Shown while the cells in view look unlike the training images (``in_view``,
+        the window's calm moving check) or the count holds provisional cells; it says
+        the count's figure once there is one, and no figure before."""
+        line = status.provisional_line()
+        if line is None and not in_view:
+            self.hide()
+            return
+        self.show_note(line or IN_VIEW)
+
     def show_note(self, text: str | None) -> None:
         if text is None:
             self.hide()
             return
         end = "" if text.rstrip().endswith((".", "!", "?")) else "."
-        self.label.setText(
-            text.rstrip() + end + " Cells are shown and counted as provisional (a '?', no "
-            "percentage)."
-        )
+        shown = text.rstrip() + end + " On the view they carry a '?'."
+        if self.label.text() != shown:
+            self.label.setText(shown)
         self.show()
 
     def text(self) -> str:

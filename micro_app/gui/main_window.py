@@ -226,11 +226,8 @@ class MainWindow(QMainWindow, SettingsActions, SlideActions):
             self.first_cell_s = time.perf_counter() - LAUNCHED
             log.info("first classified cell shown %.2f s after launch", self.first_cell_s)
         self.review.set_update(update)
-        note = self._unlike.update(update.result.unlike_share)
-        if (note is None) != self.input_note.isHidden() or (
-            note is not None and not self.input_note.text().startswith(note)
-        ):
-            self.input_note.show_note(note)
+        in_view = self._unlike.update(update.result.unlike_share) is not None
+        self.input_note.show_count(in_view, update.count)  # the one place it is said
         self._redraw()
         self.results.show_count(update.count)
 
@@ -299,7 +296,7 @@ class MainWindow(QMainWindow, SettingsActions, SlideActions):
     def _update_status(self) -> None:
         st = self.session.status()
         display = self.qt.display_fps()
-        self.status_label.setText(status_line(st, display, self.qt.not_shown))
+        self.status_label.setText(status_line(st, display))
         self.results.add_perf(st.latency_ms, st.inference_fps, display)
         if st.source_info and not self._props_shown:
             self._props_shown = True

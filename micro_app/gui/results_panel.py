@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import deque
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -115,12 +116,18 @@ class ResultsPanel(QWidget):
         row.addWidget(finish)
         col.addLayout(row)
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m cells")
         col.addWidget(self.progress)
+        # as tall as its rows: every class is in view, none behind a scroll bar
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["class", "count", "%"])
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for c in (0, 1):
+            self.table.horizontalHeader().setSectionResizeMode(
+                c, QHeaderView.ResizeMode.ResizeToContents
+            )
         col.addWidget(self.table)
         self.warning = QLabel("")
         self.warning.setWordWrap(True)
@@ -129,8 +136,17 @@ class ResultsPanel(QWidget):
         return box
 
     def show_count(self, status: CountStatus) -> None:
-        self.progress.setMaximum(status.target)
-        self.progress.setValue(min(status.total, status.target))
+        """The count as ``micro-app live`` prints it: the bar says the count itself (past
+        the target too), provisional cells are in no percentage, and the alerts about the
+        differential are said here; cells unlike the training images are said once, in
+        the note above the view (``UnlikeNote``)."""
+        total, target = status.total, status.target
+        self.progress.setMaximum(target)
+        self.progress.setValue(min(total, target))
+        over = total > target
+        self.progress.setFormat(
+            f"{total} cells (target {target})" if over else f"{total} / {target} cells"
+        )
         # every class of the model, counted or not, then anything else (unidentified, ...)
         labels = self.classes + sorted(k for k in status.counts if k not in self.classes)
         self.table.setRowCount(len(labels))
@@ -138,18 +154,32 @@ class ResultsPanel(QWidget):
             self.table.setItem(r, 0, QTableWidgetItem(SHOWN.get(label, label)))
             n, p = status.counts.get(label, 0), status.provisional.get(label, 0)
             item = QTableWidgetItem(f"{n} ({p} provisional)" if p else str(n))
+            share = status.shown_share(label)
+            pct = QTableWidgetItem("–" if share is None else f"{share:.1f}")
             if p:
-                item.setToolTip("unlike the model's training images: the class may be wrong")
+                tip = "unlike the model's training images: the class may be wrong (in no %)"
+                item.setToolTip(tip)
+                pct.setToolTip(tip)
             self.table.setItem(r, 1, item)
-            pct = status.percentages.get(label, 0.0)
-            self.table.setItem(r, 2, QTableWidgetItem(f"{pct:.1f}"))
-        lines = status.warnings + (
-            [status.provisional_line("Model menu") or ""] if status.n_provisional else []
-        )
-        text = "\n".join(lines)
+            self.table.setItem(r, 2, pct)
+        # the share's base: the cells whose class stands (provisional ones are in no share)
+        base = f"% of {status.n_standing}" if status.n_provisional else "%"
+        self.table.setHorizontalHeaderItem(2, QTableWidgetItem(base))
+        self._fit_table()
+        text = "\n".join(status.warnings)
         if status.done:
-            text = (text + "\n" if text else "") + f"Target of {status.target} cells reached."
+            text = (text + "\n" if text else "") + f"Target of {target} cells reached."
         self.warning.setText(text)
+        self.warning.setVisible(bool(text))
+
+    def _fit_table(self) -> None:
+        """Make the table exactly as tall as its header and rows."""
+        t = self.table
+        t.resizeRowsToContents()
+        rows = sum(t.rowHeight(r) for r in range(t.rowCount()))
+        height = t.horizontalHeader().sizeHint().height() + rows + 2 * t.frameWidth()
+        if t.height() != height or t.minimumHeight() != height:
+            t.setFixedHeight(height)
 
     # -- plots ------------------------------------------------------------------------------
     def _plots_box(self) -> QGroupBox:
