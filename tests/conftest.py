@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -14,8 +15,34 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# labelled cells and adapted models never land in the real user's data folder
-os.environ.setdefault("MICRO_APP_DATA_DIR", tempfile.mkdtemp(prefix="micro_app_test_data_"))
+
+# The test run's own home, set before anything imports the app: settings, logs, labelled
+# cells, adapted models and snapshots never land in the developer's folders. The app's
+# variables name its three folders; HOME and the XDG variables move what platformdirs
+# finds (Linux, macOS) and what Keras, Qt and matplotlib keep in the home. Subprocesses
+# inherit it. Removed when the run ends.
+REAL_HOME = Path.home()
+REAL_ENV = dict(os.environ)  # as the developer's shell set it, for the test that checks
+TEST_HOME = Path(tempfile.mkdtemp(prefix="micro_app_test_home_"))
+USER_FOLDERS = {
+    "HOME": "",
+    "XDG_CONFIG_HOME": ".config",
+    "XDG_DATA_HOME": ".local/share",
+    "XDG_STATE_HOME": ".local/state",
+    "XDG_CACHE_HOME": ".cache",
+    "XDG_PICTURES_DIR": "Pictures",
+    "MICRO_APP_CONFIG_DIR": ".config/micro_app",
+    "MICRO_APP_LOG_DIR": ".local/state/micro_app/log",
+    "MICRO_APP_DATA_DIR": ".local/share/micro_app",
+}
+for _name, _sub in USER_FOLDERS.items():
+    os.environ[_name] = str(TEST_HOME / _sub)
+os.environ.pop("KERAS_HOME", None)  # Keras' cache and keras.json: the test home's ~/.keras
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(TEST_HOME, ignore_errors=True)
+
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

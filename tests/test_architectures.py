@@ -169,7 +169,7 @@ def test_imagenet_weights_are_read_from_the_local_cache_only(
         src.get_layer("block5_conv3").get_weights()[0],
     )
     x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32) * 255
-    ours = keras.Model(model.inputs, model.get_layer("block5_pool").output)(x)
+    ours = keras.Model(model.inputs[0], model.get_layer("block5_pool").output)(x)
     ref = src(keras.applications.vgg16.preprocess_input(x.copy()))
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-4, atol=1e-3)
     assert os.listdir(cache) == [architecture("vgg16").imagenet_file]  # nothing downloaded

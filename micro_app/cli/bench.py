@@ -256,9 +256,10 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     )
     if report.get("naive_cells_per_s"):
         lines.append(
-            f"cells/s {report['cells_per_s']:.0f} on {report['backend']}; one crop at a time "
-            f"with model.predict (the papers' way) {report['naive_cells_per_s']:.0f}: "
-            f"{report['speedup']:.1f}x"
+            f"cells classified per second (higher is better): {report['cells_per_s']:.0f} "
+            f"as the app does it ({report['backend']}, many cells per call), "
+            f"{report['naive_cells_per_s']:.0f} one cell at a time with Keras model.predict "
+            f"(as the published methods did): the app is {report['speedup']:.1f} times faster"
         )
     if report.get("first_frame_s") is not None:
         fi = report["frame_interval_ms"]

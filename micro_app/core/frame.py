@@ -38,7 +38,9 @@ class Frame:
     ``image`` is row-major ``(height, width, 3)`` uint8 in **RGB** order (sources convert
     OpenCV's BGR on read). ``seq`` counts frames delivered by the source since it opened,
     starting at 0; ``timestamp`` is ``time.monotonic()`` at capture; ``position`` where the
-    frame lies on the slide, when the source knows it.
+    frame lies on the slide, when the source knows it; ``path`` the file it was read from
+    (an image of a folder, or a video; None for a camera or the demo), and ``index`` its
+    frame in that video.
     """
 
     image: np.ndarray
@@ -46,6 +48,15 @@ class Frame:
     timestamp: float
     source: str
     position: SlidePosition | None = None
+    path: str | None = None
+    index: int | None = None
+
+    def input_record(self) -> dict[str, object] | None:
+        """Which file the frame came from, as a snapshot's sidecar says it (the same
+        ``{"path", "frame_index"}`` as ``micro-app classify``); None for a camera."""
+        if self.path is None:
+            return None
+        return {"path": self.path, "frame_index": self.index}
 
     @property
     def height(self) -> int:

@@ -5,6 +5,7 @@ Pure functions on RGB uint8 arrays; the input frame is never modified.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +28,9 @@ PALETTE = (
 )
 SPECIAL = {UNIDENTIFIED: (255, 255, 255), UNCLASSIFIED: (40, 200, 40), ATYPICAL: (230, 0, 80)}
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+# OpenCV 4's Hershey fonts have no µ (putText draws "?"; OpenCV 5's built-in fonts have it):
+# there ``put_text`` draws it as a "u" whose left stem goes on below the line.
+MICRO = "µ"
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,29 @@ def draw_overlay(
         )
     if opts.scale_bar and result.scale_source == "calibrated":
         draw_scale_bar(out, result.um_per_px)
-    if opts.input_warning and result.unlike_training:
-        text = "unlike the model's training images: labels unreliable (see input_check)"
-        _label(out, text, 4, h, UNLIKE_AMBER, scale)
+    footer = unlike_footer(result) if opts.input_warning else None
+    if footer is not None:
+        _label(out, footer, 4, h, UNLIKE_AMBER, _fit_scale(footer, scale, w - 8))
     return out
+
+
+def unlike_footer(result: FrameResult) -> str | None:
+    """The amber line along an exported image's foot when its cells (or the field) look
+    unlike the model's training images; None when they do not."""
+    if not result.unlike_training or result.unlike_share is None:
+        return None
+    if result.field_result is not None:
+        return "the field looks unlike the model's training images: its label may be wrong"
+    return (
+        f"{result.unlike_share:.0%} of the cells look unlike the model's training images: "
+        "labels may be wrong"
+    )
+
+
+def _fit_scale(text: str, scale: float, width: int) -> float:
+    """``scale``, made smaller when ``_label`` would draw ``text`` wider than ``width``."""
+    tw = cv2.getTextSize(text, FONT, 0.5 * scale * 1.4, max(1, round(scale * 1.4)))[0][0]
+    return scale if tw + 4 <= width else max(0.3, scale * (width - 4) / tw)
 
 
 def _label(
@@ -148,8 +171,70 @@ def draw_scale_bar(img: np.ndarray, um_per_px: float) -> None:
     bar_h = max(3, h // 150)
     cv2.rectangle(img, (x0 - 4, y - bar_h - 24), (x1 + 4, y + 4), (0, 0, 0), -1)
     cv2.rectangle(img, (x0, y - bar_h), (x1, y), (255, 255, 255), -1)
-    text = f"{length_um:g} um"
-    (tw, _), _ = cv2.getTextSize(text, FONT, 0.5, 1)
-    cv2.putText(
-        img, text, (x0 + (px - tw) // 2, y - bar_h - 6), FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA
-    )
+    text = scale_bar_text(length_um)
+    tw = text_width(text, 0.5, 1)
+    # the baseline 8 px above the bar leaves room for the µ's tail
+    put_text(img, text, (x0 + (px - tw) // 2, y - bar_h - 8), 0.5, (255, 255, 255), 1)
+
+
+def scale_bar_text(length_um: float) -> str:
+    return f"{length_um:g} {MICRO}m"
+
+
+def text_width(text: str, fs: float, th: int) -> int:
+    """Width in pixels of ``text`` as ``put_text`` draws it."""
+    if MICRO not in text or _draws_micro(fs, th):
+        return int(cv2.getTextSize(text, FONT, fs, th)[0][0])
+    parts = text.split(MICRO)
+    width = sum(cv2.getTextSize(p, FONT, fs, th)[0][0] for p in parts if p)
+    return width + (len(parts) - 1) * cv2.getTextSize("u", FONT, fs, th)[0][0]
+
+
+def put_text(
+    img: np.ndarray,
+    text: str,
+    org: tuple[int, int],
+    fs: float,
+    colour: tuple[int, int, int],
+    th: int,
+) -> None:
+    """``cv2.putText`` (Hershey simplex, anti-aliased) that can also draw ``µ``, in place."""
+    if MICRO not in text or _draws_micro(fs, th):
+        cv2.putText(img, text, org, FONT, fs, colour, th, cv2.LINE_AA)
+        return
+    x, y = org
+    for i, part in enumerate(text.split(MICRO)):
+        if i:  # a µ before this part
+            cv2.putText(img, "u", (x, y), FONT, fs, colour, th, cv2.LINE_AA)
+            stem, height = _u_stem(fs, th)
+            cv2.line(img, (x + stem, y), (x + stem, y + height // 4), colour, th, cv2.LINE_AA)
+            x += cv2.getTextSize("u", FONT, fs, th)[0][0]
+        if part:
+            cv2.putText(img, part, (x, y), FONT, fs, colour, th, cv2.LINE_AA)
+            x += cv2.getTextSize(part, FONT, fs, th)[0][0]
+
+
+@functools.lru_cache(maxsize=16)
+def _draws_micro(fs: float, th: int) -> bool:
+    """Whether this OpenCV's ``putText`` has a µ: it is drawn unlike the "?" that stands
+    for a missing glyph (one per character, or one per byte of its UTF-8)."""
+
+    def drawn(text: str) -> np.ndarray:
+        scratch = np.zeros((64, 96), np.uint8)
+        cv2.putText(scratch, text, (8, 40), FONT, fs, 255, th, cv2.LINE_AA)
+        return scratch
+
+    mu = drawn(MICRO)
+    return not any(np.array_equal(mu, drawn(q)) for q in ("?", "??"))
+
+
+@functools.lru_cache(maxsize=16)
+def _u_stem(fs: float, th: int) -> tuple[int, int]:
+    """Where the left stem of a drawn "u" is (pixels right of the text origin), and the
+    font's height: the µ's tail is drawn there, a quarter of the height long."""
+    (w, h), _ = cv2.getTextSize("u", FONT, fs, th)
+    scratch = np.zeros((2 * h + 2 * th, w + 2 * th + 2), np.uint8)
+    cv2.putText(scratch, "u", (th, 2 * h), FONT, fs, 255, th, cv2.LINE_AA)
+    cols = np.nonzero((scratch > 127).any(axis=0))[0]
+    left = int(cols[0]) - th if cols.size else 0
+    return left + (th - 1) // 2, h

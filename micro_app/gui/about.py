@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from micro_app import __version__
 from micro_app.core.errors import MicroAppError
+from micro_app.core.models.card import trained_on
 from micro_app.core.session import ModelInfo
 from micro_app.resources import resource
 
@@ -13,11 +14,7 @@ def about_html(info: ModelInfo) -> str:
     model = f"{info.name} {info.version} ({info.device})" if info.name else "none"
     credits = "no model"
     if info.name:
-        data = info.training_data
-        credits = f"{data.get('name', '?')} ({data.get('licence', '?')})"
-        also = data.get("also_trained_on")
-        if isinstance(also, dict):
-            credits += f"; also {also.get('name', '?')} ({also.get('licence', '?')})"
+        credits = trained_on(info.training_data)
     try:
         text = resource("about.html").read_text(encoding="utf-8")
     except (OSError, MicroAppError) as exc:

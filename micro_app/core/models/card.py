@@ -282,3 +282,12 @@ def _check_types(d: dict[str, Any]) -> None:
         )
     t = d.get("unidentified_threshold")
     _check(t is None or _number(t, 0, 1), f"card 'unidentified_threshold' must be 0..1, got {t!r}")
+
+
+def trained_on(data: dict[str, Any]) -> str:
+    """The data a model learnt from, with licences, as one phrase: its ``training_data``
+    and the set it was also trained on (``also_trained_on``), when there is one."""
+    sets = [data, data.get("also_trained_on")]
+    return " and ".join(
+        f"{d.get('name', '?')} ({d.get('licence', '?')})" for d in sets if isinstance(d, dict)
+    )

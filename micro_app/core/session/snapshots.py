@@ -60,7 +60,11 @@ class SnapshotService(threading.Thread):
     ) -> Future[SnapshotPaths | None]:
         """Write ``update`` to every sink; the first sink's paths are the result (None when
         every sink failed) and are kept for the slide report."""
-        doc = {"slide": self._counter.name, "review": self._counter.review(update.cell_ids)}
+        doc = {
+            "slide": self._counter.name,
+            "review": self._counter.review(update.cell_ids),
+            "input": update.frame.input_record(),  # the file a replayed frame came from
+        }
         doc.update(extra or {})
         return self._submit(lambda: self._write(update, source, doc), "snapshot")
 

@@ -140,11 +140,14 @@ class FileSource:
             return None
         self._shape = (int(image.shape[0]), int(image.shape[1]))
         self._pacer.wait()
+        index = None
         if self.kind == "video":  # a recording: the same view again within a few frames
             position = SlidePosition(str(self.path), t=float(self.current_index))
+            index = self.current_index
         else:  # a still field: its cells are the same every time it is shown
             position = SlidePosition(str(self.current_path), still=True)
-        frame = Frame(image, self._seq, time.monotonic(), str(self.current_path), position)
+        path = str(self.current_path)
+        frame = Frame(image, self._seq, time.monotonic(), path, position, path, index)
         self._seq += 1
         return frame
 
