@@ -21,14 +21,12 @@ PY="$BUILD/venv/bin/python"
 echo "== wheel install of micro_app $VERSION (not editable)"
 "$PY" -m pip wheel -q --no-deps -w "$BUILD/wheel" .
 "$PY" -m pip install -q "$BUILD"/wheel/micro_app-*.whl "pyinstaller>=6.10"
-PBC=${PBC_DIR:-$ROOT/../shared/data/pbc}
-if [ -d "$PBC" ]; then
-  echo "== the demo's stage of real cells, from PBC test-split crops (CC BY 4.0)"
-  MICRO_APP_HOME="$ROOT" "$PY" scripts/make_demo_stage.py --pbc "$PBC" \
-    --out "$BUILD/demo_stage" | tail -1
-  export DEMO_STAGE="$BUILD/demo_stage"
-else
-  echo "== no PBC images at $PBC: the demo shows the synthetic smear"
+# the demo's stage of real cells (PBC test-split crops, CC BY 4.0) is committed in
+# resources/demo (scripts/make_demo_stage.py builds it) and bundled with resources/
+if [ ! -f resources/demo/stage.json ]; then
+  echo "resources/demo/stage.json is missing: restore it from git or rebuild it with" \
+    "scripts/make_demo_stage.py --pbc ../shared/data/pbc --out resources/demo" >&2
+  exit 1
 fi
 echo "== PyInstaller"
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist \

@@ -91,11 +91,27 @@ def test_once_a_cell_was_seen_whole_its_cut_views_do_not_vote() -> None:
     (only,) = session.cells.values()
     assert only.predicted == "lymphocyte"
     assert session.status().counts == {"lymphocyte": 1}
-    # a cell only ever seen cut keeps the vote of its cut views
+
+
+def test_a_cell_cut_by_the_frame_edge_is_counted_only_once_seen_whole() -> None:
+    """Half a cell reads as another class or as none: the slide counts a cell cut by the
+    frame's edge only once it comes into view whole, and never one only ever seen cut."""
+    from dataclasses import replace
+
+    session = SlideSession(threshold=0.7)
+    for seq in range(8):  # cut for many frames: not counted, however long it stays
+        cut = replace(cell(0, 100, "erythroblast", 0.9), touches_border=True)
+        assert session.add_result(frame(seq, cut)) and session.status().total == 0
+    session.add_result(frame(8, cell(0, 100, "lymphocyte", 0.9)))  # nucleus in, crop cut
+    assert session.status().total == 0
+    session.add_result(frame(9, cell(4, 100, "lymphocyte", 0.9)))  # whole: counted now
+    assert session.status().counts == {"lymphocyte": 1}
     edge = SlideSession(threshold=0.7)
-    for seq in range(4):
+    for seq in range(30):  # only ever seen cut, then gone: never counted
         edge.add_result(frame(seq, replace(cell(0, 300, "neutrophil", 0.9), touches_border=True)))
-    assert edge.status().counts == {"neutrophil": 1}
+    for seq in range(60, 64):  # a whole cell elsewhere later still is
+        edge.add_result(frame(seq, cell(300, 300, "neutrophil", 0.9)))
+    assert edge.status().counts == {"neutrophil": 1} and len(edge.cells) == 1
 
 
 def test_low_confidence_track_is_unidentified() -> None:

@@ -1,4 +1,5 @@
-"""Frame sources: the demo smear, file replay, cameras, and open_source spec parsing."""
+"""Frame sources: the demo's drawn smear, file replay, cameras, and open_source spec parsing
+(the demo's stage of real cells: test_demo_stage.py)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_demo_frames_are_rgb_uint8(demo: DemoSource) -> None:
     assert [f.seq for f in frames] == [0, 1, 2]
     for f in frames:
         assert f.image.shape == (480, 640, 3) and f.image.dtype == np.uint8
-        assert f.source == "demo"
+        assert f.source == "demo (drawn smear)"
     # Background is pale pinkish cream: the brightest pixels are warm, red >= blue.
     img = frames[0].image.reshape(-1, 3).astype(int)
     bright = img[img.sum(axis=1) > np.percentile(img.sum(axis=1), 90)]

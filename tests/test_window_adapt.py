@@ -105,14 +105,13 @@ def test_teach_from_review_choose_and_go_back(qtbot, tmp_path: Path) -> None:  #
     qtbot.waitUntil(lambda: "label at least" in dialog.report.toPlainText(), timeout=20000)
     qtbot.waitUntil(lambda: dialog.teach_button.isEnabled(), timeout=5000)
     assert dialog.outcome is None and not dialog.use_button.isEnabled()
-    # the teach view: pick a class that has slide cells, select them all, label them
+    # the teach view: pick a class that has slide cells and none labelled yet (not the
+    # correction's), select them all, label them
     for k in range(dialog.class_combo.count()):
         dialog.class_combo.setCurrentIndex(k)
         dialog._show_class()
-        if any(
-            it.data(256)[0] == "slide"
-            for it in (dialog.grid.item(i) for i in range(dialog.grid.count()))
-        ):
+        kinds = {dialog.grid.item(i).data(256)[0] for i in range(dialog.grid.count())}
+        if kinds == {"slide"}:
             break
     dialog.grid.selectAll()
     n = dialog.label_selected("neutrophil")

@@ -14,9 +14,9 @@ from micro_app.training import commands as training_commands
 
 EPILOG = """\
 examples:
-  micro-app                                   the live window (camera, else the demo smear)
+  micro-app                                   the live window (camera, else the demo)
   micro-app --demo --screenshot shot.png --quit-after 5
-  micro-app live --demo --seconds 10          run the live pipeline on the demo smear
+  micro-app live --demo --seconds 25          run the live pipeline on the demo's real cells
   micro-app classify field.jpg slides/ --out results/
   micro-app cameras                           list the cameras this computer sees
   micro-app adapt models/lite0_pbc_bccd fields/ --out models/ours   calibrate to this microscope
@@ -111,7 +111,11 @@ def _add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--demo", action="store_true", help="use the built-in synthetic smear")
+    g.add_argument(
+        "--demo",
+        action="store_true",
+        help="the demo: a stage of real cells (PBC, CC BY 4.0), no camera needed",
+    )
     # a string, not a Path: a Path collapses the // of http://... (a network camera)
     g.add_argument(
         "--source",

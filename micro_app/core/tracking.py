@@ -2,10 +2,13 @@
 
 Matching is greedy by centre distance, relative to the cell's own size (no fixed pixel
 counts): a cell matches the nearest live track whose centre lies within ``match_radius``
-box widths. A track is *counted* once it was seen in ``min_hits`` frames; its label is the
-class with the highest summed probability over its frames (a vote that steadies the
-flicker of single frames). Once the cell has been seen whole, only its whole views vote:
-the frames in which the frame's edge cut it do not dilute the vote.
+box widths. A track is *counted* once it was seen in ``min_hits`` frames, at least once
+whole (``is_whole``: neither its nucleus nor its crop reaches the frame's edge): a cell cut
+by the frame's edge is not counted until it comes into view whole, and a cell only ever
+seen cut is never counted (half a cell reads as another class, or as none, or as unlike
+every class). Its label is the class with the highest summed probability over its frames
+(a vote that steadies the flicker of single frames). Once the cell has been seen whole,
+only its whole views vote: the frames in which the frame's edge cut it do not dilute it.
 """
 
 from __future__ import annotations
@@ -34,21 +37,30 @@ class Track:
     best_confidence: float = 0.0
     counted: bool = False
 
-    def add(self, cell: CellResult, seq: int) -> None:
+    def add(self, cell: CellResult, seq: int, whole: bool | None = None) -> None:
         self.box = cell.box
         self.last_seq = seq
         self.hits += 1
-        self._accumulate(cell)
+        self._accumulate(cell, whole)
 
-    def _accumulate(self, cell: CellResult) -> None:
+    def _accumulate(self, cell: CellResult, whole: bool | None = None) -> None:
+        """Add one view's vote; ``whole``: the view was not cut by the frame's edge (by
+        default: its nucleus does not reach the edge)."""
+        if whole is None:
+            whole = not cell.touches_border
         sums = [(self.prob_sum, self.label_votes)]
-        if not cell.touches_border:
+        if whole:
             sums.append((self.whole_prob_sum, self.whole_votes))
         for probs, votes in sums:
             for k, v in cell.probabilities.items():
                 probs[k] = probs.get(k, 0.0) + v
             votes[cell.label] = votes.get(cell.label, 0) + 1
         self.best_confidence = max(self.best_confidence, cell.confidence)
+
+    @property
+    def seen_whole(self) -> bool:
+        """Seen at least once not cut by the frame's edge."""
+        return bool(self.whole_votes)
 
     @property
     def _votes(self) -> tuple[dict[str, float], dict[str, int]]:
@@ -76,6 +88,16 @@ class Track:
         return best if probs[best] >= threshold else UNIDENTIFIED
 
 
+def is_whole(cell: CellResult, image_size: tuple[int, int]) -> bool:
+    """The cell is whole in a frame of ``image_size`` (height, width): neither its nucleus
+    nor its crop (the square the model sees, clipped to the frame) reaches the frame's edge.
+    A crop cut by the edge, even around a whole nucleus, reads as another class or as unlike
+    every class."""
+    h, w = image_size
+    b = cell.box
+    return not cell.touches_border and b.x0 > 0 and b.y0 > 0 and b.x1 < w and b.y1 < h
+
+
 class CellTracker:
     def __init__(self, match_radius: float = 0.6, max_gap: int = 10, min_hits: int = 3) -> None:
         if match_radius <= 0 or max_gap < 0 or min_hits < 1:
@@ -98,8 +120,9 @@ class CellTracker:
 
     def update(self, result: FrameResult) -> tuple[list[int], list[Track]]:
         """Assign each cell of ``result`` a track id; returns the ids (one per cell, in order)
-        and the tracks that became counted with this frame."""
-        seq = result.frame_seq
+        and the tracks that became counted with this frame (seen ``min_hits`` times, once
+        whole at least)."""
+        seq, size = result.frame_seq, result.image_size
         for tid in [t.track_id for t in self.tracks.values() if seq - t.last_seq > self.max_gap]:
             del self.tracks[tid]  # gone from view: a counted cell lives on in the slide session
         live = [t for t in self.tracks.values() if t.last_seq < seq]
@@ -118,17 +141,17 @@ class CellTracker:
             if ids[ci] is None and tid not in used:
                 ids[ci] = tid
                 used.add(tid)
-                self.tracks[tid].add(result.cells[ci], seq)
+                self.tracks[tid].add(result.cells[ci], seq, is_whole(result.cells[ci], size))
         newly: list[Track] = []
         for ci, cell in enumerate(result.cells):
             if ids[ci] is None:
                 tid = next(self._ids)
                 track = Track(tid, cell.box, seq, seq)
-                track._accumulate(cell)
+                track._accumulate(cell, is_whole(cell, size))
                 self.tracks[tid] = track
                 ids[ci] = tid
             track = self.tracks[ids[ci]]  # type: ignore[index]
-            if not track.counted and track.hits >= self.min_hits:
+            if not track.counted and track.hits >= self.min_hits and track.seen_whole:
                 track.counted = True
                 newly.append(track)
         return [int(i) for i in ids if i is not None], newly

@@ -1,14 +1,14 @@
-"""Frame sources: USB cameras, file replay, and a synthetic demo smear.
+"""Frame sources: USB cameras, file replay, and the demo camera (real cells, or a drawn smear).
 
 ``open_source(spec)`` builds a source from a user's choice; the source is *not* opened here
 (that happens on the capture thread, see :mod:`micro_app.core.capture`).
 
 Spec forms:
 
-* ``"demo"`` or ``"demo:<seed>"`` — the demo camera (:class:`DemoSource`): over a stage of
-  real cells when the app has one (the installed app's ``resources/demo``, made when the
-  installer is built), else over the synthetic smear; ``"demo:synthetic"`` always the
-  synthetic smear;
+* ``"demo"`` or ``"demo:<seed>"`` — the demo camera (:class:`DemoSource`) over the stage of
+  real PBC cells every copy of the app ships (``resources/demo``: source checkout, wheel,
+  installer); the synthetic smear only if that stage is missing; ``"demo:synthetic"``
+  always the drawn smear (for tests);
 * ``"camera:<index>"``, ``"camera"`` (index 0) or a plain whole number like ``"0"`` — a USB
   camera (:class:`OpenCVCamera`); write ``./0`` for a file called ``0``;
 * ``http://…``, ``https://…``, ``rtsp://…`` — a network camera (:class:`StreamCamera`);
@@ -115,9 +115,9 @@ def open_source(
 
 
 def demo_stage() -> Stage | None:
-    """The stage of real cells the installed app ships (``resources/demo``, made when the
-    installer is built: PBC images are not in the source tree), or the one in
-    ``$MICRO_APP_DEMO_STAGE``; None in a source checkout."""
+    """The stage of real cells the app ships (``resources/demo``, built by
+    ``scripts/make_demo_stage.py`` from PBC test-split crops), or the one in
+    ``$MICRO_APP_DEMO_STAGE``; None when it is missing."""
     import os
 
     from micro_app.resources import app_root

@@ -8,8 +8,9 @@ and a dark purple nucleus whose shape follows the kind: round (lymphocyte), kidn
 optical density, so they add like real absorbing stain.
 
 Or, given a ``Stage`` (``load_stage``: a stage image of real cells with their classes,
-built by ``scripts/make_demo_stage.py`` from PBC crops, CC BY 4.0, and shipped with the
-installed app in ``resources/demo/``), it pans over that instead.
+built by ``scripts/make_demo_stage.py`` from PBC test-split crops, CC BY 4.0, and shipped in
+``resources/demo/`` of every copy of the app), it pans over that instead, a little faster
+(its cells are larger than the smear's).
 
 Each ``read()`` crops the field at a slowly drifting offset, blurs it a little by an amount that
 varies with time (focus), adds sensor noise from a pre-drawn bank, and records the white cells
@@ -61,13 +62,29 @@ class Stage:
     credit: str = ""
 
 
+# the stage's image, as stage.json names it, else the first of these present (stage.png:
+# the uncompressed stage of bundles built before the stage shipped with the source)
+STAGE_IMAGES = ("stage.jpg", "stage.webp", "stage.png")
+#: pan speed over a stage of real cells, px per second (12 µm/s): a PBC cell is about
+#: 120 px across (0.146 µm per px), so a new whole cell comes into a 640 x 480 field about
+#: every second and a cell stays in view about eight seconds, whatever the frame rate
+STAGE_SPEED = 80.0
+#: the same in px per frame when the demo is not paced (as fast as possible): 15 frames a s
+STAGE_DRIFT = STAGE_SPEED / 15
+
+
 def load_stage(folder: Path) -> Stage | None:
-    """The stage in ``folder`` (``stage.png`` and ``stage.json``), or None when absent."""
+    """The stage in ``folder`` (``stage.json`` and the image it names: ``stage.jpg``, or
+    ``stage.png`` in older bundles), or None when absent."""
     folder = Path(folder)
-    if not (folder / "stage.json").is_file() or not (folder / "stage.png").is_file():
+    if not (folder / "stage.json").is_file():
         return None
     meta = json.loads((folder / "stage.json").read_text(encoding="utf-8"))
-    img = cv2.imread(str(folder / "stage.png"), cv2.IMREAD_COLOR)
+    names = [meta["image"]] if meta.get("image") else list(STAGE_IMAGES)
+    found = [folder / n for n in names if (folder / n).is_file()]
+    if not found:
+        return None
+    img = cv2.imread(str(found[0]), cv2.IMREAD_COLOR)
     if img is None:
         return None
     cells = tuple(
@@ -79,7 +96,9 @@ def load_stage(folder: Path) -> Stage | None:
 
 class DemoSource:
     """Synthetic smear camera; ``px_per_um`` fixes the scale (a red cell is ~7.5 µm across).
-    With ``stage``, a camera over a stage of real cells instead (its own scale)."""
+    With ``stage``, a camera over a stage of real cells instead (its own scale).
+    ``drift``: pan speed in px per frame (default 1.5 over the smear; over a stage
+    ``STAGE_SPEED`` px per second when paced, else ``STAGE_DRIFT`` px per frame)."""
 
     kind = "demo"
 
@@ -91,7 +110,7 @@ class DemoSource:
         seed: int = 0,
         *,
         px_per_um: float = 8.0,
-        drift: float = 1.5,
+        drift: float | None = None,
         wbc_per_field: float = 1.6,
         focus_blur: float = 1.0,
         noise: float = 2.5,
@@ -105,12 +124,17 @@ class DemoSource:
             raise SettingsError(f"px_per_um must be between 2 and 40, got {px_per_um!r}")
         if canvas_scale < 2:
             raise SettingsError(f"canvas_scale must be at least 2, got {canvas_scale!r}")
+        self._speed = STAGE_SPEED if drift is None and stage is not None else None
+        if drift is None:
+            drift = 1.5 if stage is None else STAGE_DRIFT
         for label, v in (("drift", drift), ("wbc_per_field", wbc_per_field)):
             if v < 0:
                 raise SettingsError(f"{label} must not be negative, got {v!r}")
         if focus_blur < 0 or noise < 0:
             raise SettingsError(f"focus_blur and noise must be >= 0, got {focus_blur!r}, {noise!r}")
-        self.name = "demo"
+        # the stage of real cells is the demo every copy of the app opens on; the drawn
+        # smear says what it is
+        self.name = "demo" if stage is not None else "demo (drawn smear)"
         self.width, self.height = width, height
         self.seed = int(seed)
         self.px_per_um = float(px_per_um)
@@ -127,12 +151,17 @@ class DemoSource:
         self._seq = 0
         self.stage = stage
         if stage is not None:
-            self.name = "demo (real cells)"
             self.px_per_um = stage.px_per_um
 
     @property
     def rate(self) -> float | None:
         return self._pacer.rate
+
+    @property
+    def step(self) -> float:
+        """How far the field pans per frame, px."""
+        rate = self.rate
+        return self._speed / rate if self._speed is not None and rate else self.drift
 
     @property
     def canvas_shape(self) -> tuple[int, int]:
@@ -183,7 +212,7 @@ class DemoSource:
         self.last_truth = self._truth(ox, oy)
         # Pan: constant speed, heading meanders slowly.
         heading = self._heading + 0.9 * math.sin(2 * math.pi * s / 600)
-        self._pos += self.drift * np.array([math.cos(heading), math.sin(heading)])
+        self._pos += self.step * np.array([math.cos(heading), math.sin(heading)])
         self._seq += 1
         self._pacer.wait()
         position = SlidePosition(f"demo:{self.seed}", ox, oy, wrap=(cw, ch))
@@ -233,7 +262,7 @@ class DemoSource:
             "stage": "real cells (PBC, CC BY 4.0)" if self.stage is not None else "synthetic",
             "seed": self.seed,
             "px_per_um": self.px_per_um,
-            "drift_px_per_frame": self.drift,
+            "drift_px_per_frame": self.step,
             "focus_blur": self.focus_blur,
             "noise": self.noise,
         }
