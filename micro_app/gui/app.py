@@ -34,7 +34,7 @@ log = logging.getLogger("micro_app")
 
 # what Xvfb and Qt's xcb plugin need on Debian/Ubuntu (the README's "No display" section)
 XVFB_PACKAGES = "xvfb libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1"
-DEMO_ENTRY = ("Demo smear (no camera)", "demo")
+DEMO_ENTRY = ("Demo: real cells (no camera)", "demo")
 LOOKING = ("Looking for cameras…", AUTO)  # in the source box until the cameras are listed
 NO_MODEL = (
     "No model installed: cells are located but not classified. Choose a model package with Ctrl+M."
