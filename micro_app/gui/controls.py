@@ -98,7 +98,7 @@ class ControlsPanel(QWidget):
         box = QGroupBox("Camera")
         form = QFormLayout(box)
         self.source_combo = QComboBox()
-        self.source_combo.setToolTip("Camera by name, the demo smear, or a recording (Ctrl+O)")
+        self.source_combo.setToolTip("A camera, the demo (real cells), or a recording (Ctrl+O)")
         self.source_combo.activated.connect(self._source_activated)
         form.addRow("Source", self.source_combo)
         self.resolution = QComboBox()
