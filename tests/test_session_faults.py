@@ -114,6 +114,7 @@ def test_changes_made_during_a_model_load_are_kept(
         session.set_threshold(0.83)
         session.set_scale(0.21)
         session.set_locate(LocateParams(min_nucleus_um=3.5))
+        assert session.engine.params.threshold == 0.83  # the engine in use, during the load
         wait_for(lambda: session.status().model_state is ModelState.READY)
         engine = session.engine
         assert engine.classifier is not None

@@ -2,8 +2,8 @@
 
 Every change (preprocessing, locating, threshold, calibrated scale, the source's own scale,
 model folder, backend) is ``change(**fields)``: under one lock it updates the *wanted* spec,
-in the order the calls came. A change that keeps the model is applied at once, to the engine
-in use, from the next frame. A change of model folder or backend asks for a load on the
+in the order the calls came. Parameters reach the engine in use at once (from the next
+frame), even while a load runs. A change of model folder or backend asks for a load on the
 jobs thread; loads asked for while one is running merge (one pending load, newest wins).
 When a load ends, the new engine is built from the spec wanted *then*, so a threshold or a
 scale set during the load is kept. A load that fails keeps the model in use (and says why).
@@ -113,12 +113,11 @@ class ModelSlot:
             spec = self._spec = replace(self._spec, **fields)  # type: ignore[arg-type]
             if spec.model_folder is None:  # no model: the backend is only remembered
                 self._loaded = _target(spec)
-            if _target(spec) != self._loaded:
-                if not self._pending:
-                    self._pending, load = True, self._load
-                    self._state, self._message = ModelState.LOADING, ""
-            else:
-                installed = self._engine = _derived(self._engine, spec)
+            # the engine in use takes the parameters at once, even while a load runs
+            installed = self._engine = _derived(self._engine, spec)
+            if _target(spec) != self._loaded and not self._pending:
+                self._pending, load = True, self._load
+                self._state, self._message = ModelState.LOADING, ""
         if installed is not None:
             self._on_engine(installed)
         if load is not None:
