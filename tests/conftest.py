@@ -231,6 +231,41 @@ def close_window(window: Any) -> None:
     assert window.session.state is SessionState.ENDED
 
 
+def demo_fields(folder: Path, n: int) -> list[Path]:
+    """``n`` demo frames (the drawn smear, seed 3) written as PNG fields into ``folder``."""
+    import cv2
+
+    from micro_app.core.sources.demo import DemoSource
+
+    folder.mkdir(parents=True, exist_ok=True)
+    src = DemoSource(seed=3)
+    src.open()
+    paths = []
+    for i in range(n):
+        frame = src.read()
+        assert frame is not None
+        paths.append(folder / f"field_{i}.png")
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+    src.close()
+    return paths
+
+
+def slow_model_loads(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[str]:
+    """Model loads that take ``seconds`` longer; returns the folders loaded, in order."""
+    import micro_app.core.models as models
+
+    real = models.load_package
+    loaded: list[str] = []
+
+    def slow(folder: Any, **kw: Any) -> Any:
+        time.sleep(seconds)
+        loaded.append(str(folder))
+        return real(folder, **kw)
+
+    monkeypatch.setattr(models, "load_package", slow)
+    return loaded
+
+
 def seq_of(got: tuple[int, Any] | None) -> int:
     """The sequence number of a session's ``latest_frame()`` or ``latest_update()``."""
     return got[0] if got is not None else 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import demo_fields
 
 from micro_app.cli import main
 from micro_app.core.sources import DemoSource
@@ -20,21 +21,6 @@ from micro_app.core.sources import DemoSource
 def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MICRO_APP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("MICRO_APP_LOG_DIR", str(tmp_path / "logs"))
-
-
-def _demo_images(folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    src = DemoSource(seed=3)
-    src.open()
-    paths = []
-    for i in range(n):
-        frame = src.read()
-        assert frame is not None
-        path = folder / f"field_{i}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
-        paths.append(path)
-    src.close()
-    return paths
 
 
 def test_help_does_not_load_tensorflow() -> None:
@@ -52,7 +38,7 @@ def test_help_does_not_load_tensorflow() -> None:
 def test_classify_writes_results_and_skips_bad_inputs(
     tiny_package: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    good = _demo_images(tmp_path / "in", 2)
+    good = demo_fields(tmp_path / "in", 2)
     broken = tmp_path / "in" / "broken.png"
     broken.write_bytes(b"not a png")
     out = tmp_path / "out"
@@ -177,7 +163,7 @@ def test_live_pipeline_runs_and_snapshots(tiny_package: Path, tmp_path: Path) ->
 
 
 def test_bad_model_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    img = _demo_images(tmp_path / "in", 1)[0]
+    img = demo_fields(tmp_path / "in", 1)[0]
     rc = main(
         ["classify", str(img), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]
     )

@@ -14,13 +14,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import cv2
 import pytest
+from conftest import demo_fields
 
 from micro_app.cli import build_parser, main
 from micro_app.cli.parser import source_spec
 from micro_app.core.settings import AppSettings, load_settings, save_settings
-from micro_app.core.sources import DemoSource
 from micro_app.core.startup import (
     AUTO,
     choose_model,
@@ -59,20 +58,6 @@ def _run(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.Complet
     return subprocess.run(
         argv, capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path, timeout=timeout
     )
-
-
-def _fields(folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    src = DemoSource(seed=3)
-    src.open()
-    paths = []
-    for i in range(n):
-        frame = src.read()
-        assert frame is not None
-        paths.append(folder / f"field_{i}.png")
-        cv2.imwrite(str(paths[-1]), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
-    src.close()
-    return paths
 
 
 # -- --help stays light --------------------------------------------------------------------------
@@ -159,7 +144,7 @@ def test_ctrl_c_in_classify_writes_the_summary_so_far_and_exits_130(
 ) -> None:
     import micro_app.cli.classify as classify
 
-    paths = _fields(tmp_path / "in", 5)
+    paths = demo_fields(tmp_path / "in", 5)
     read = classify.read_image_rgb
     calls = {"n": 0}
 
@@ -337,7 +322,7 @@ def test_a_failed_source_gives_way_to_the_saved_one_else_auto() -> None:
 def test_live_uses_the_model_set_up_for_this_microscope(
     tmp_path: Path, tiny_package: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _fields(tmp_path / "slide", 2)
+    demo_fields(tmp_path / "slide", 2)
     key = microscope_key("slide", None)  # a folder replayed is named after the folder
     save_settings(AppSettings(microscopes={key: str(tiny_package)}), tmp_path / "config")
     rc = main(["live", "--source", str(tmp_path / "slide"), "--seconds", "2"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_for
+from conftest import slow_model_loads, wait_for
 
 from micro_app.core.engine import Engine, EngineParams
 from micro_app.core.errors import SourceError
@@ -84,28 +84,12 @@ def test_a_dead_inference_thread_fails_the_run_with_its_reason() -> None:
         session.stop()
 
 
-def _slow_loads(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[str]:
-    """Model loads that take ``seconds``; returns the folders loaded, in order."""
-    import micro_app.core.models as models
-
-    real = models.load_package
-    loaded: list[str] = []
-
-    def slow(folder: Any, **kw: Any) -> Any:
-        time.sleep(seconds)
-        loaded.append(str(folder))
-        return real(folder, **kw)
-
-    monkeypatch.setattr(models, "load_package", slow)
-    return loaded
-
-
 def test_changes_made_during_a_model_load_are_kept(
     monkeypatch: pytest.MonkeyPatch, tiny_package: Path
 ) -> None:
     """Before: the load captured the engine it started from and installed a copy of it,
     so a threshold and a scale set during the load reverted."""
-    _slow_loads(monkeypatch, 0.6)
+    slow_model_loads(monkeypatch, 0.6)
     session = LiveSession(DemoSource(rate=30.0), Engine(None, params=EngineParams()))
     session.start()
     try:
@@ -131,7 +115,7 @@ def test_queued_loads_merge_and_the_newest_wins(
     """Before: two queued loads made the window record the wrong model folder."""
     import shutil
 
-    loaded = _slow_loads(monkeypatch, 0.4)
+    loaded = slow_model_loads(monkeypatch, 0.4)
     second, third = tmp_path / "second", tmp_path / "third"
     shutil.copytree(tiny_package, second)
     shutil.copytree(tiny_package, third)

@@ -5,12 +5,11 @@ reaches the banner like every other error, and closing waits for no model load."
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import close_window, make_window
+from conftest import close_window, make_window, slow_model_loads
 
 from micro_app.core.errors import InputError
 from micro_app.core.session import ModelState, SessionState
@@ -38,15 +37,7 @@ def test_two_queued_loads_record_the_model_that_won(
 ) -> None:  # type: ignore[no-untyped-def]
     """Before: the window remembered the folder of the last load it asked for when it
     heard "ready" for the first, so two loads in a row recorded the wrong folder."""
-    import micro_app.core.models as models
-
-    real = models.load_package
-
-    def slow(folder: Any, **kw: Any) -> Any:
-        time.sleep(0.4)
-        return real(folder, **kw)
-
-    monkeypatch.setattr(models, "load_package", slow)
+    slow_model_loads(monkeypatch, 0.4)
     other = tmp_path / "other"
     shutil.copytree(tiny_package, other)
     window = make_window(qtbot, tmp_path, "demo", None)
